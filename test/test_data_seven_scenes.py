@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anchor_reloc_ros.core.errors import DatasetError
-from anchor_reloc_ros.core.geometry import matrix_to_quat, quat_to_matrix
+from anchor_reloc_ros.core.geometry import quat_to_matrix
 from anchor_reloc_ros.data.seven_scenes import read_pose_matrix, read_seven_scenes
 
 
@@ -34,12 +34,6 @@ def _pose(x: float, deg: float = 0.0) -> np.ndarray:
     return T
 
 
-# Known core bug (reported): core.geometry.matrix_to_quat returns the conjugate
-# quaternion (its unpacking uses ``m.T`` where transforms3d uses ``m``). The reader goes
-# through core on purpose; this probe makes the pose test pass by itself once core is fixed.
-CORE_MATRIX_TO_QUAT_TRANSPOSED = not np.allclose(quat_to_matrix(matrix_to_quat(_rot_z(40.0))), _rot_z(40.0))
-
-
 @pytest.fixture
 def scene(tmp_path: Path) -> Path:
     (tmp_path / "TrainSplit.txt").write_bytes(b"sequence2\r\n\r\nsequence1\r\n")
@@ -52,8 +46,6 @@ def scene(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.xfail(CORE_MATRIX_TO_QUAT_TRANSPOSED, strict=True,
-                   reason="core.geometry.matrix_to_quat returns the conjugate rotation")
 def test_rotation_matches_pose_file(scene: Path) -> None:
     ds = read_seven_scenes(scene, "train")
     np.testing.assert_allclose(quat_to_matrix(ds.frames[2].quat_wxyz), _rot_z(100.0), atol=1e-7)

@@ -20,3 +20,7 @@ class ConfigError(AnchorRelocError):
 
 class DeviceError(AnchorRelocError):
     """The requested compute device is not available."""
+
+
+class InvalidImageError(AnchorRelocError):
+    """An image handed to the Localizer is not HxWx3 (or BxHxWx3) uint8."""

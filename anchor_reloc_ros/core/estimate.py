@@ -17,7 +17,8 @@ class PoseEstimate:
     * ``anchor_index`` / ``anchor_confidence``: the anchor the decoder relied on (the
       argmax anchor) and its softmax confidence; -1 / 0.0 for the PoseNet head.
     * ``anchor_position``: that anchor's position in the world, shape (3,).
-    * ``offset``: the predicted offset from that anchor in the anchored axes, metres.
+    * ``offset``: the predicted offset from that anchor to the camera, a world-frame
+      vector in metres, shape (3,) (zero along non-anchored axes).
     * ``topk_indices`` / ``topk_confidences``: the k most confident anchors.
     * ``inference_ms``: network + decode time per image (a batch's time divided by
       its size).

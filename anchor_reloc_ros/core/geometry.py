@@ -55,7 +55,7 @@ def matrix_to_quat(R: np.ndarray) -> np.ndarray:
     flat = R.reshape(-1, 3, 3)
     out = np.empty((flat.shape[0], 4))
     for i, m in enumerate(flat):
-        (xx, yx, zx), (xy, yy, zy), (xz, yz, zz) = m.T
+        (xx, yx, zx), (xy, yy, zy), (xz, yz, zz) = m
         K = np.array([
             [xx - yy - zz, 0, 0, 0],
             [yx + xy, yy - xx - zz, 0, 0],

@@ -1,0 +1,89 @@
+"""``Localizer``: image(s) in, ``PoseEstimate``(s) out.
+
+The single code path used by training validation (through ``Decoder``), ``anchor-reloc
+eval``, offline bag replay and the ROS node.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointContents, load_checkpoint
+from .decoding import Decoder
+from .device import resolve_device
+from .estimate import PoseEstimate
+from .preprocessing import as_image_list, to_batch_uint8, to_network_input
+
+log = logging.getLogger(__name__)
+
+
+class Localizer:
+    def __init__(self, contents: CheckpointContents, device: str = "auto", fp16: bool = False,
+                 decode: str = "argmax", top_k: int = 3, max_batch: int = 32,
+                 source: str = "<memory>") -> None:
+        self.device = resolve_device(device)
+        if fp16 and self.device.type != "cuda":
+            log.warning("fp16 requested on %s: running in fp32 (fp16 is for CUDA)", self.device)
+            fp16 = False
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.source = source
+        self.metadata = contents.metadata
+        self.image_size = contents.image_size
+        self.model = contents.model.to(self.device, self.dtype).eval()
+        self.decoder = Decoder(contents.frame, contents.anchors_route, contents.model.config.anchor_dims,
+                               contents.calibration, decode, top_k)
+        self.anchors_world = (contents.frame.to_world(contents.anchors_route)
+                              if len(contents.anchors_route) else np.zeros((0, 3)))
+        self.max_batch = max(1, int(max_batch))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", fp16: bool = False,
+                        decode: str = "argmax", top_k: int = 3, max_batch: int = 32) -> "Localizer":
+        return cls(load_checkpoint(Path(path)), device=device, fp16=fp16, decode=decode,
+                   top_k=top_k, max_batch=max_batch, source=str(path))
+
+    # Decoding options, settable at run time (e.g. from ROS parameters).
+    @property
+    def decode(self) -> str:
+        return self.decoder.mode
+
+    @decode.setter
+    def decode(self, value: str) -> None:
+        self.decoder.mode = value
+
+    @property
+    def top_k(self) -> int:
+        return self.decoder.top_k
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self.decoder.top_k = value
+
+    @property
+    def head(self) -> str:
+        return self.model.config.head
+
+    @torch.inference_mode()
+    def run_network(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw head outputs for a uint8 (B, H, W, 3) batch already at the input size."""
+        return self.model(to_network_input(batch_BHW3, self.device, self.dtype))
+
+    def localize(self, image_rgb_HW3: np.ndarray) -> PoseEstimate:
+        return self.localize_batch([image_rgb_HW3])[0]
+
+    def localize_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> list[PoseEstimate]:
+        image_list = as_image_list(images)
+        results: list[PoseEstimate] = []
+        for start in range(0, len(image_list), self.max_batch):
+            chunk = image_list[start:start + self.max_batch]
+            t0 = time.perf_counter()
+            batch = to_batch_uint8(chunk, self.image_size)
+            decoded = self.decoder.decode(self.run_network(batch))
+            per_image_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
+            results.extend(decoded.estimates(self.anchors_world, per_image_ms))
+        return results

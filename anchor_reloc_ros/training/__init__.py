@@ -1,0 +1,1 @@
+"""Training: config, targets, caches and the loop. Imports core + data, never rclpy."""

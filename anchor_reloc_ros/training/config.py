@@ -1,0 +1,83 @@
+"""Everything a training run needs, in one serialisable dataclass."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..core.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    out: Path
+    head: str = "anchor"
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool = True
+    freeze_backbone: bool = False
+    anchor_every: int = 10
+    anchor_dims: int = 2
+    up_axis: str = "auto"
+    image_size: tuple[int, int] = (224, 224)
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 1e-3
+    backbone_lr_scale: float = 0.1   # backbone learns slower than the fresh heads
+    weight_decay: float = 1e-4
+    lr_step: int = 0                 # StepLR period in epochs; 0 -> cosine decay
+    lr_gamma: float = 0.5
+    alpha1: float = 0.0
+    alpha2: float = 1.0
+    alpha3: float = 1.0
+    head_hidden: int = 512
+    dropout: float = 0.1
+    augment: bool = True
+    feature_cache_augmentations: int = 4   # augmented copies cached with --freeze-backbone
+    val_every: int = 10                    # every n-th training frame held out for validation
+    device: str = "auto"
+    amp: bool = True                       # mixed precision on CUDA
+    workers: int = 0
+    seed: int = 0
+    resume: bool = False
+    save_half: bool = False                # store fp16 weights (smaller files)
+    threads: int = 0                       # CPU threads for torch (0 = torch default)
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.anchor_every >= 1, f"--anchor-every must be >= 1, got {self.anchor_every}"),
+            (min(self.image_size) >= 32, f"--image-size must be at least 32 pixels, got {self.image_size}"),
+            (self.val_every == 0 or self.val_every >= 2, f"--val-every must be 0 or >= 2, got {self.val_every}"),
+            (min(self.alpha1, self.alpha2, self.alpha3) >= 0, "loss weights must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["data"], d["out"] = str(self.data), str(self.out)
+        d["image_size"] = list(self.image_size)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(TrainConfig)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        kwargs["data"], kwargs["out"] = Path(kwargs["data"]), Path(kwargs["out"])
+        kwargs["image_size"] = tuple(kwargs.get("image_size", (224, 224)))
+        return TrainConfig(**kwargs)
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``224`` -> (224, 224); ``256x192`` (W x H) -> (192, 256) as (H, W)."""
+    try:
+        if "x" in text.lower():
+            w, h = (int(v) for v in text.lower().split("x"))
+            return h, w
+        s = int(text)
+        return s, s
+    except ValueError:
+        raise ConfigError(f"--image-size must be N or WxH, got {text!r}") from None
