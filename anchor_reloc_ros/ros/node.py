@@ -1,0 +1,424 @@
+"""``anchor_reloc_node``: camera image in; pose, TF, anchor debug, markers out.
+
+Threading: the image callback only drops the message into a ``LatestFrameSlot`` (the
+newest frame wins). One ``FrameWorker`` thread decodes, runs the ``Localizer``, looks
+up TF and publishes; the executor is never blocked by inference. Every per-image
+output carries the image's ``header.stamp``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from anchor_reloc_ros.msg import AnchorDebug
+
+from ..core.errors import AnchorRelocError
+from ..core.estimate import PoseEstimate
+from ..core.localizer import Localizer
+from ..data.image_codec import ImageDecodeError, message_to_rgb
+from .anchor_debug import anchor_debug
+from .conversions import pose_with_covariance, stamp_to_ns, transform_stamped
+from .diagnostics import NodeStats, diagnostic_array
+from .frame_worker import FrameWorker, LatestFrameSlot
+from .markers import estimate_markers
+from .parameters import SPECS, NodeParams, declare_all, validate
+from .pose_math import camera_to_base, map_to_odom, nearest_anchor, sanitize_covariance
+from .tf_buffer import TF_QOS, TransformUnavailable, make_tf_lookup, tf2_ros_available
+
+NODE_NAME = "anchor_reloc_node"
+POLL_S = 0.1                 # worker wake-up period when idle (bounds shutdown time)
+FIRST_EXTRINSIC_WAIT_S = 0.5  # first camera->base lookup may wait for /tf_static
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass
+class _Frame:
+    msg: Image | CompressedImage
+    received_ns: int  # time.monotonic_ns() at the callback
+
+
+def _share_dirs() -> list[Path]:
+    """The package's share directories: the ament index (colcon), then sys.prefix (pip)."""
+    dirs = [Path(sys.prefix) / "share" / "anchor_reloc_ros"]
+    if importlib.util.find_spec("ament_index_python") is None:
+        return dirs
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    try:
+        dirs.insert(0, Path(get_package_share_directory("anchor_reloc_ros")))
+    except PackageNotFoundError:
+        return dirs  # a pip install has no ament index entry
+    return dirs
+
+
+def resolve_weights(weights: str) -> Path:
+    """``weights`` as given if it exists, else under the package's share/weights."""
+    path = Path(weights).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    for share in _share_dirs():
+        for candidate in (share / "weights" / path, share / path):
+            if candidate.exists():
+                return candidate
+    return path
+
+
+class AnchorRelocNode(Node):
+    """Single-image relocalization node (see the module docstring and the README)."""
+
+    def __init__(self, localizer: Localizer | None = None, node_name: str = NODE_NAME,
+                 **node_kwargs) -> None:
+        super().__init__(node_name, **node_kwargs)
+        try:
+            self._setup(localizer)
+        except AnchorRelocError:
+            self.destroy_node()
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self, localizer: Localizer | None) -> None:
+        self._params: NodeParams = declare_all(self)
+        p = self._params
+        self._weights_path = resolve_weights(p.weights)
+        self._localizer = localizer if localizer is not None else self._load(p)
+        self._localizer.decode = p.decode
+        self._localizer.top_k = p.top_k
+        self._stats = NodeStats()
+        self._slot: LatestFrameSlot[_Frame] = LatestFrameSlot()
+        self._pending: list[Future] = []
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._next_allowed = 0.0
+        self._last_initialpose = -float("inf")
+        self._extrinsic_known: bool | None = None  # None: not tried yet
+        self._warned: set[str] = set()
+        self._pose_of = "none yet"
+
+        image_group = MutuallyExclusiveCallbackGroup()
+        service_group = MutuallyExclusiveCallbackGroup()
+        tf_group = MutuallyExclusiveCallbackGroup()
+        self._tf = make_tf_lookup(self, callback_group=tf_group)
+        self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
+        self._anchor_pub = self.create_publisher(AnchorDebug, "~/anchor", 10)
+        self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 1)
+        self._initialpose_pub = self.create_publisher(PoseWithCovarianceStamped, "initialpose", 1)
+        self._tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        if p.qos_reliability == "best_effort":
+            qos = qos_profile_sensor_data
+        else:
+            qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        msg_type = CompressedImage if p.image_transport == "compressed" else Image
+        self._image_sub = self.create_subscription(msg_type, p.subscribed_topic, self._on_image,
+                                                   qos, callback_group=image_group)
+        self._relocalize_srv = self.create_service(Trigger, "~/relocalize", self._on_relocalize,
+                                                   callback_group=service_group)
+        self._diag_timer = self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._commit_parameters)
+
+        self._worker = FrameWorker(self._step, self._on_worker_error)
+        self._worker.start()
+        self.get_logger().info(
+            f"weights {self._weights_path} ({len(self._localizer.anchors_world)} anchors) on "
+            f"{self._localizer.device}; listening on {self.resolve_topic_name(p.subscribed_topic)} "
+            f"({p.image_transport}, {p.qos_reliability}); tf_mode {p.tf_mode}; "
+            f"{'continuous' if p.continuous else 'one-shot (~/relocalize)'}")
+
+    def _load(self, p: NodeParams) -> Localizer:
+        try:
+            localizer = Localizer.from_checkpoint(self._weights_path, device=p.device,
+                                                  fp16=p.fp16, decode=p.decode, top_k=p.top_k)
+        except AnchorRelocError as exc:
+            text = str(exc)
+            if str(self._weights_path) not in text:
+                text = f"{text} (weights: {self._weights_path})"
+            raise type(exc)(text) from exc
+        if p.device == "auto" and localizer.device.type == "cpu":
+            self.get_logger().info("device=auto: CUDA not available, running on the CPU")
+        return localizer
+
+    @property
+    def localizer(self) -> Localizer:
+        return self._localizer
+
+    @property
+    def stats(self) -> NodeStats:
+        return self._stats
+
+    @property
+    def params(self) -> NodeParams:
+        return self._params
+
+    def destroy_node(self) -> None:
+        worker = getattr(self, "_worker", None)
+        if worker is not None and not worker.stop():
+            self.get_logger().warning("inference worker did not stop within its timeout")
+        super().destroy_node()
+
+    # -------------------------------------------------------------- parameters
+    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for prm in params:
+            reason = validate(prm.name, prm.value)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _commit_parameters(self, params: list[Parameter]) -> None:
+        changes = {}
+        for prm in params:
+            if prm.name in SPECS:
+                changes[prm.name] = float(prm.value) if isinstance(SPECS[prm.name].default, float) \
+                    else prm.value
+        self._params = self._params.updated(changes)
+        self._localizer.decode = self._params.decode
+        self._localizer.top_k = self._params.top_k
+        if "continuous" in changes:
+            self._wake.set()
+
+    # ---------------------------------------------------------- input/service
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self._stats.on_input()
+        replaced = self._slot.put(_Frame(msg, time.monotonic_ns()))
+        if replaced is not None and self._params.continuous:
+            self._stats.counters.add("dropped")
+
+    def _on_relocalize(self, request: Trigger.Request, response: Trigger.Response
+                       ) -> Trigger.Response:
+        future: Future = Future()
+        with self._pending_lock:
+            self._pending.append(future)
+        self._wake.set()
+        timeout = self._params.relocalize_timeout_s
+        try:
+            response.success, response.message = future.result(timeout=timeout)
+        except FutureTimeout:
+            with self._pending_lock:
+                if future in self._pending:
+                    self._pending.remove(future)
+            response.success = False
+            response.message = (f"no estimate within {timeout:.1f} s: no image on "
+                                f"{self.resolve_topic_name(self._params.subscribed_topic)}?")
+        return response
+
+    def _resolve_pending(self, success: bool, message: str) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.set_result((success, message))
+
+    # ------------------------------------------------------------------ worker
+    def _step(self) -> None:
+        p = self._params
+        if not p.continuous:
+            self._wake.clear()
+            with self._pending_lock:
+                wanted = bool(self._pending)
+            if not wanted:
+                self._wake.wait(POLL_S)
+                return
+        wait = self._next_allowed - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, POLL_S))
+            return
+        frame = self._slot.take(POLL_S)
+        if frame is None:
+            return
+        if p.max_rate_hz > 0:
+            self._next_allowed = time.monotonic() + 1.0 / p.max_rate_hz
+        try:
+            success, message = self._process(frame, p)
+        except AnchorRelocError as exc:
+            self._stats.counters.add("errors")
+            self.get_logger().error(f"localization failed: {exc}",
+                                    throttle_duration_sec=LOG_THROTTLE_S)
+            success, message = False, f"localization failed: {exc}"
+        self._resolve_pending(success, message)
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        self._stats.counters.add("errors")
+        self._resolve_pending(False, f"internal error: {exc!r}")
+        self.get_logger().error(f"frame skipped after an unexpected error: {exc!r}",
+                                throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _process(self, frame: _Frame, p: NodeParams) -> tuple[bool, str]:
+        msg = frame.msg
+        try:
+            rgb = message_to_rgb(msg)
+        except ImageDecodeError as exc:
+            self._stats.counters.add("bad")
+            self.get_logger().warning(f"bad image skipped: {exc}",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return False, f"bad image: {exc}"
+        est = self._localizer.localize(rgb)
+        self._stats.counters.add("processed")
+        stamp = msg.header.stamp
+        stamp_ns = stamp_to_ns(stamp)
+        cam_frame = p.camera_frame or msg.header.frame_id.lstrip("/")
+        T_map_cam = est.transform()
+        T_map_body, cov, body_frame = self._body_pose(T_map_cam, est.covariance, cam_frame,
+                                                      stamp_ns, p)
+        confident = est.anchor_index < 0 or est.anchor_confidence >= p.min_confidence
+        if confident:
+            self._publish_tf(T_map_cam, T_map_body, body_frame, cam_frame, stamp, stamp_ns, p)
+            self._pose_pub.publish(pose_with_covariance(T_map_body, cov, p.map_frame, stamp))
+        else:
+            self._stats.counters.add("low_confidence")
+        latency_ms = (time.monotonic_ns() - frame.received_ns) * 1e-6
+        anchors = self._localizer.anchors_world
+        self._anchor_pub.publish(anchor_debug(est, p.map_frame, stamp,
+                                              nearest_anchor(anchors, est.position), latency_ms,
+                                              self._localizer.decode))
+        self._marker_pub.publish(estimate_markers(est, anchors, T_map_body, p.map_frame, stamp))
+        if confident:
+            self._maybe_initialpose(est, T_map_body, cov, stamp, p)
+            self._stats.on_output(latency_ms, est.inference_ms)
+        x, y, z = T_map_body[:3, 3]
+        summary = (f"{body_frame or 'camera'} at ({x:.2f}, {y:.2f}, {z:.2f}) in {p.map_frame}, "
+                   f"anchor {est.anchor_index} conf {est.anchor_confidence:.2f}, "
+                   f"stamp {stamp_ns * 1e-9:.3f}")
+        if not confident:
+            return False, f"low confidence ({est.anchor_confidence:.2f} < {p.min_confidence}): {summary}"
+        return True, summary
+
+    # ------------------------------------------------------------------ frames
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
+
+    def _body_pose(self, T_map_cam: np.ndarray, cov_cam: np.ndarray, cam_frame: str,
+                   stamp_ns: int, p: NodeParams) -> tuple[np.ndarray, np.ndarray, str]:
+        """Pose of base_frame via the camera->base extrinsic, else of the camera itself."""
+        if not cam_frame:
+            self._warn_once("no_camera_frame", "image header.frame_id is empty and camera_frame "
+                            "is unset: publishing the CAMERA pose (no extrinsic known)")
+            self._pose_of = "camera (no frame id)"
+            return T_map_cam, sanitize_covariance(cov_cam), ""
+        if cam_frame == p.base_frame:
+            self._pose_of = p.base_frame
+            return T_map_cam, sanitize_covariance(cov_cam), cam_frame
+        if self._extrinsic_known is None:
+            timeout = max(p.tf_timeout_s, FIRST_EXTRINSIC_WAIT_S)
+        else:
+            timeout = p.tf_timeout_s if self._extrinsic_known else 0.0
+        try:
+            T_cam_base = self._tf.lookup(cam_frame, p.base_frame, stamp_ns, timeout)
+        except TransformUnavailable as exc:
+            if self._extrinsic_known is not False:
+                self.get_logger().warning(
+                    f"no transform {cam_frame} -> {p.base_frame} ({exc}): publishing the pose of "
+                    f"{cam_frame} instead of {p.base_frame} until the extrinsic is on TF")
+            self._extrinsic_known = False
+            self._pose_of = cam_frame
+            return T_map_cam, sanitize_covariance(cov_cam), cam_frame
+        if self._extrinsic_known is False:
+            self.get_logger().info(f"extrinsic {cam_frame} -> {p.base_frame} found: publishing "
+                                   f"the pose of {p.base_frame}")
+        self._extrinsic_known = True
+        self._pose_of = p.base_frame
+        T_map_base, cov_base = camera_to_base(T_map_cam, cov_cam, T_cam_base)
+        return T_map_base, cov_base, p.base_frame
+
+    def _publish_tf(self, T_map_cam: np.ndarray, T_map_body: np.ndarray, body_frame: str,
+                    cam_frame: str, stamp, stamp_ns: int, p: NodeParams) -> None:
+        if p.tf_mode == "none":
+            return
+        if p.tf_mode == "map_to_camera":
+            if not cam_frame:
+                self._tf_failure("tf_mode map_to_camera needs a camera frame id")
+                return
+            parent, child, T = p.map_frame, cam_frame, T_map_cam
+        elif body_frame != p.base_frame:
+            self._tf_failure(f"tf_mode {p.tf_mode}: the pose of {p.base_frame} is unknown "
+                             f"(no {cam_frame or 'camera'} -> {p.base_frame} extrinsic)")
+            return
+        elif p.tf_mode == "map_to_base":
+            parent, child, T = p.map_frame, p.base_frame, T_map_body
+        else:  # map_to_odom, as AMCL: never a second parent for base_frame
+            try:
+                T_odom_base = self._tf.lookup(p.odom_frame, p.base_frame, stamp_ns,
+                                              p.tf_timeout_s)
+            except TransformUnavailable as exc:
+                self._tf_failure(f"cannot publish {p.map_frame} -> {p.odom_frame}: {exc}")
+                return
+            parent, child, T = p.map_frame, p.odom_frame, map_to_odom(T_map_body, T_odom_base)
+        self._tf_pub.publish(TFMessage(transforms=[transform_stamped(T, parent, child, stamp)]))
+
+    def _tf_failure(self, text: str) -> None:
+        self._stats.counters.add("tf_failures")
+        self.get_logger().warning(text, throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _maybe_initialpose(self, est: PoseEstimate, T_map_body: np.ndarray, cov: np.ndarray,
+                           stamp, p: NodeParams) -> None:
+        if not p.publish_initialpose:
+            return
+        if est.anchor_index >= 0 and est.anchor_confidence < p.initialpose_min_confidence:
+            return
+        now = time.monotonic()
+        if p.continuous and now - self._last_initialpose < p.initialpose_interval_s:
+            return
+        self._last_initialpose = now
+        self._initialpose_pub.publish(pose_with_covariance(T_map_body, cov, p.map_frame, stamp))
+
+    # ------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        p = self._params
+        extra = {
+            "device": str(self._localizer.device),
+            "backend": "torch",
+            "weights": str(self._weights_path),
+            "decode": self._localizer.decode,
+            "tf_mode": p.tf_mode,
+            "tf_backend": "tf2_ros" if tf2_ros_available() else "builtin",
+            "pose_of": self._pose_of,
+            "image_topic": self.resolve_topic_name(p.subscribed_topic),
+        }
+        self._diag_pub.publish(diagnostic_array(
+            self._stats, f"{self.get_name()}: localization", str(self._localizer.device),
+            self.get_clock().now().to_msg(), extra, self._worker.is_alive(), p.continuous,
+            self.resolve_topic_name(p.subscribed_topic)))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: ``anchor_reloc_node --ros-args -p weights:=model.pt``."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = AnchorRelocNode()
+        except AnchorRelocError as exc:
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+            return 1
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            node.get_logger().info("shutting down")
+        finally:
+            executor.shutdown(timeout_sec=5.0)
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    return 0

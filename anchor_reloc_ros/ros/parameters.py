@@ -1,0 +1,195 @@
+"""The node's parameters: one table of specs, declared with descriptors and validated.
+
+``PARAMETERS`` is the single source of truth: ``declare_all`` turns it into ROS
+declarations (description, range, read_only), ``validate`` refuses bad values with a
+message that names the parameter, and ``NodeParams`` is the typed snapshot the node
+reads. ``config/anchor_reloc.yaml`` must list exactly these names with these defaults.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterUninitializedException,
+)
+from rclpy.node import Node
+
+from ..core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "auto")
+IMPLEMENTED_BACKENDS = ("torch", "auto")
+TRANSPORTS = ("raw", "compressed")
+RELIABILITIES = ("best_effort", "reliable")
+TF_MODES = ("none", "map_to_odom", "map_to_base", "map_to_camera")
+DECODES = ("argmax", "fusion")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    choices: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("weights", "", "Checkpoint file (.pt); a relative path is also searched in the "
+              "package's share/weights directory", read_only=True),
+    ParamSpec("device", "auto", "Compute device: auto (CUDA if present, else CPU), cpu, cuda or "
+              "cuda:N", read_only=True),
+    ParamSpec("fp16", False, "Half-precision inference (CUDA only; ignored on CPU)", read_only=True),
+    ParamSpec("backend", "torch", "Inference backend: torch (onnxruntime and tensorrt are "
+              "reserved names, not implemented yet; auto = torch)", read_only=True,
+              choices=BACKENDS),
+    ParamSpec("image_topic", "image_raw", "Camera image topic (base name for the compressed "
+              "transport: <image_topic>/compressed)", read_only=True),
+    ParamSpec("image_transport", "raw", "raw = sensor_msgs/Image, compressed = "
+              "sensor_msgs/CompressedImage (jpeg/png)", read_only=True, choices=TRANSPORTS),
+    ParamSpec("qos_reliability", "best_effort", "Image subscription reliability: best_effort "
+              "(sensor-data QoS, matches every publisher) or reliable", read_only=True,
+              choices=RELIABILITIES),
+    ParamSpec("map_frame", "map", "Fixed frame of the map the network was trained in"),
+    ParamSpec("odom_frame", "odom", "Odometry frame (tf_mode map_to_odom)"),
+    ParamSpec("base_frame", "base_link", "Robot body frame whose pose is published"),
+    ParamSpec("camera_frame", "", "Camera OPTICAL frame; empty = the image's header.frame_id"),
+    ParamSpec("tf_mode", "none", "Transform to broadcast: none, map_to_odom (REP-105, like AMCL), "
+              "map_to_base or map_to_camera", choices=TF_MODES),
+    ParamSpec("tf_timeout_s", 0.1, "Longest wait for a TF lookup at the image stamp (s)",
+              range=(0.0, 10.0)),
+    ParamSpec("max_rate_hz", 0.0, "Process at most this many frames per second; 0 = as fast as "
+              "the model runs", range=(0.0, 1000.0)),
+    ParamSpec("min_confidence", 0.0, "Publish pose/TF only when the anchor confidence is at least "
+              "this (estimates without anchors always pass)", range=(0.0, 1.0)),
+    ParamSpec("top_k", 3, "Anchors reported in AnchorDebug and used by the fusion decoder",
+              range=(1, 1000)),
+    ParamSpec("decode", "argmax", "argmax = the paper's most confident anchor; fusion = "
+              "confidence-weighted fusion of the top_k anchors", choices=DECODES),
+    ParamSpec("publish_initialpose", False, "Also publish confident estimates on initialpose "
+              "(seeds AMCL)"),
+    ParamSpec("initialpose_min_confidence", 0.5, "Confidence needed for an initialpose",
+              range=(0.0, 1.0)),
+    ParamSpec("initialpose_interval_s", 5.0, "Minimum time between two initialpose messages in "
+              "continuous mode (s); 0 = every confident estimate", range=(0.0, 3600.0)),
+    ParamSpec("continuous", True, "Localize every frame (true) or only on the ~/relocalize "
+              "service (false)"),
+    ParamSpec("relocalize_timeout_s", 5.0, "Longest the ~/relocalize service waits for an "
+              "image and its estimate (s)", range=(0.1, 60.0)),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages (s)",
+              read_only=True, range=(0.1, 60.0)),
+)
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Typed snapshot of every parameter (replaced atomically when one changes)."""
+
+    weights: str
+    device: str
+    fp16: bool
+    backend: str
+    image_topic: str
+    image_transport: str
+    qos_reliability: str
+    map_frame: str
+    odom_frame: str
+    base_frame: str
+    camera_frame: str
+    tf_mode: str
+    tf_timeout_s: float
+    max_rate_hz: float
+    min_confidence: float
+    top_k: int
+    decode: str
+    publish_initialpose: bool
+    initialpose_min_confidence: float
+    initialpose_interval_s: float
+    continuous: bool
+    relocalize_timeout_s: float
+    diagnostics_period_s: float
+
+    def updated(self, changes: dict[str, Any]) -> "NodeParams":
+        return replace(self, **changes)
+
+    @property
+    def subscribed_topic(self) -> str:
+        """The topic actually subscribed (image_transport naming for compressed)."""
+        if self.image_transport == "compressed" and not self.image_topic.endswith("/compressed"):
+            return self.image_topic.rstrip("/") + "/compressed"
+        return self.image_topic
+
+
+assert {f.name for f in fields(NodeParams)} == set(SPECS), "NodeParams and PARAMETERS disagree"
+
+_FRAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def validate(name: str, value: Any) -> str | None:
+    """None when ``value`` is acceptable for ``name``, else the reason it is refused."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return None  # e.g. use_sim_time: not ours to judge
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        return (f"parameter '{name}' must be a {expected.__name__}, "
+                f"got {type(value).__name__} {value!r}")
+    if spec.choices and value not in spec.choices:
+        return f"parameter '{name}' = {value!r} is invalid: expected one of {', '.join(spec.choices)}"
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        return f"parameter '{name}' = {value!r} is out of range [{spec.range[0]}, {spec.range[1]}]"
+    if name == "backend" and value not in IMPLEMENTED_BACKENDS:
+        return f"parameter 'backend' = {value!r} is reserved but not implemented yet; use 'torch'"
+    if name == "device" and not _DEVICE_RE.match(value):
+        return f"parameter 'device' = {value!r} is invalid: expected auto, cpu, cuda or cuda:N"
+    if name == "weights" and not value.strip():
+        return "parameter 'weights' is empty: set it to a checkpoint file (.pt)"
+    if name == "image_topic" and (not value or any(c.isspace() for c in value)):
+        return f"parameter 'image_topic' = {value!r} is not a valid topic name"
+    if name in ("map_frame", "odom_frame", "base_frame") or (name == "camera_frame" and value):
+        if not _FRAME_RE.match(value):
+            return (f"parameter '{name}' = {value!r} is not a valid frame id "
+                    "(non-empty, no leading '/', no spaces)")
+    return None
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(name=spec.name, description=spec.description,
+                               read_only=spec.read_only)
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.range is not None:
+        lo, hi = spec.range
+        if isinstance(spec.default, float):
+            desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi))]
+        else:
+            desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+    return desc
+
+
+def declare_all(node: Node) -> NodeParams:
+    """Declare every parameter and return the validated snapshot; ConfigError if refused."""
+    values: dict[str, Any] = {}
+    for spec in PARAMETERS:
+        try:
+            value = node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+        except (InvalidParameterValueException, InvalidParameterTypeException,
+                ParameterUninitializedException) as exc:
+            raise ConfigError(f"parameter '{spec.name}' refused: {exc}") from exc
+        if isinstance(spec.default, float) and isinstance(value, int):
+            value = float(value)
+        reason = validate(spec.name, value)
+        if reason is not None:
+            raise ConfigError(reason)
+        values[spec.name] = value
+    return NodeParams(**values)
