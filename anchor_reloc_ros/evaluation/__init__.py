@@ -1,0 +1,1 @@
+"""Evaluation: run the Localizer on posed frames and report (imports core + data only)."""

@@ -1,0 +1,45 @@
+"""``evaluate(...)``: a checkpoint on a dataset split, through the Localizer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.localizer import Localizer
+from ..data.loader import load_dataset
+from ..training.image_cache import read_rgb
+from .report import EvaluationResult, collect, write_report
+
+
+@dataclass
+class EvalConfig:
+    weights: Path
+    data: Path
+    out: Path
+    split: str = "test"
+    device: str = "auto"
+    fp16: bool = False
+    decode: str = "argmax"
+    top_k: int = 3
+    batch_size: int = 32
+    plots: bool = True
+
+
+def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[EvaluationResult, dict[str, Path]]:
+    """Localize every frame of the split and write the report into ``config.out``."""
+    loc = localizer or Localizer.from_checkpoint(config.weights, config.device, config.fp16,
+                                                 config.decode, config.top_k, config.batch_size)
+    dataset = load_dataset(config.data, config.split)
+    estimates = []
+    for start in range(0, len(dataset), config.batch_size):
+        chunk = dataset.frames[start:start + config.batch_size]
+        estimates.extend(loc.localize_batch([read_rgb(str(f.image_path)) for f in chunk]))
+    stamps = [f.timestamp if f.timestamp is not None else float(i) for i, f in enumerate(dataset.frames)]
+    result = collect([f.name for f in dataset.frames], stamps, estimates, dataset.positions(),
+                     dataset.quaternions(), loc.anchors_world)
+    extra = {"weights": str(config.weights), "data": str(config.data), "split": config.split,
+             "decode": loc.decode, "top_k": loc.top_k, "device": str(loc.device)}
+    paths = write_report(result, config.out, f"{Path(config.data).name} / {config.split} ({loc.decode})",
+                         extra, plots=config.plots)
+    return result, paths

@@ -1,0 +1,60 @@
+"""Frozen-backbone feature cache: run the backbone once, train the heads for many epochs.
+
+With ``--freeze-backbone`` the pooled features of every training image are computed
+once (plus a few augmented copies, so augmentation still helps), which makes CPU
+training fast. The cache is kept on disk next to the run, keyed by everything that
+changes the features, so a resumed run does not recompute it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..core.model import RelocNet
+from ..core.preprocessing import to_network_input
+from ..data.augment import Augmenter
+
+
+@torch.inference_mode()
+def compute_features(model: RelocNet, images: np.ndarray, device: torch.device,
+                     augmenter: Augmenter | None = None, batch_size: int = 64) -> torch.Tensor:
+    """(N, F) pooled features of uint8 images, optionally augmented first."""
+    model.eval()
+    feats = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        if augmenter is not None:
+            chunk = np.stack([augmenter(im) for im in chunk])
+        x = to_network_input(torch.from_numpy(np.ascontiguousarray(chunk)), device, torch.float32)
+        feats.append(model.features(x).float().cpu())
+    if not feats:
+        return torch.zeros((0, 0))
+    return torch.cat(feats)
+
+
+def cache_key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_or_compute(path: Path, key: str, compute: "callable[[], dict[str, torch.Tensor]]") -> dict[str, torch.Tensor]:
+    """Reuse ``path`` when its stored key matches, else compute and store atomically."""
+    if path.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as fh:
+                stored_key = (fh.metadata() or {}).get("key")
+            if stored_key == key:
+                return load_file(str(path))
+        except (OSError, ValueError, RuntimeError):
+            pass  # unreadable cache: recompute it below
+    tensors = compute()
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"key": key})
+    tmp.replace(path)
+    return tensors

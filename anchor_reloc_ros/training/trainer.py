@@ -1,0 +1,334 @@
+"""The training loop: ``train(config) -> Path`` of the best checkpoint.
+
+Each epoch ends with validation on held-out training frames, a CSV row, an atomic
+``last.safetensors`` + ``train_state.pt`` and, when validation improved,
+``best.safetensors``. A killed run restarted with ``resume=True`` continues from the
+last finished epoch with identical optimiser, scheduler and RNG state.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..core.checkpoint import atomic_write_bytes, save_checkpoint
+from ..core.decoding import Decoder, UncertaintyCalibration
+from ..core.device import resolve_device
+from ..core.errors import CheckpointError, ConfigError
+from ..core.loss import LossWeights, reloc_loss
+from ..core.metrics import pose_errors, summarize_errors
+from ..core.model import ModelConfig, RelocNet
+from ..core.preprocessing import to_network_input
+from ..data.augment import AugmentParams, Augmenter
+from .calibration import calibrate
+from .config import TrainConfig
+from .feature_cache import cache_key, compute_features, load_or_compute
+from .prepare import PreparedData, prepare_data
+from .run_log import RunLog
+
+log = logging.getLogger(__name__)
+TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+STATE_FILE = "train_state.pt"
+
+
+class _AugmentedImages(Dataset):
+    """Cached uint8 images -> (augmented image HWC uint8, index); seeded per worker/epoch."""
+
+    def __init__(self, images: np.ndarray, params: AugmentParams | None, seed: int) -> None:
+        self.images = images
+        self.params = params
+        self.seed = seed
+        self.augmenter: Augmenter | None = None
+
+    def reseed(self, seed: int) -> None:
+        self.seed = seed
+        self.augmenter = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.images[i]
+        if self.params is not None:
+            if self.augmenter is None:
+                info = torch.utils.data.get_worker_info()
+                self.augmenter = Augmenter(self.params, seed=self.seed * 1000 + (info.id if info else 0))
+            image = self.augmenter(image)
+        return torch.from_numpy(np.ascontiguousarray(image)), i
+
+
+@dataclass
+class _Validation:
+    summary: dict[str, float]
+    calibration: UncertaintyCalibration
+    fusion_summary: dict[str, float] | None
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def _make_optimizer(model: RelocNet, config: TrainConfig) -> torch.optim.Optimizer:
+    groups = [{"params": model.head_parameters(), "lr": config.lr}]
+    if not config.freeze_backbone:
+        groups.append({"params": list(model.backbone.parameters()), "lr": config.lr * config.backbone_lr_scale})
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.lr_step > 0:
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr * 0.01)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, progress: bool = True) -> None:
+        config.validate()
+        self.config = config
+        self.progress = progress
+        self.out = Path(config.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.device = resolve_device(config.device)
+        self.amp = config.amp and self.device.type == "cuda"
+        resume_meta = self._resume_metadata()
+        _seed_everything(config.seed)
+        self.data: PreparedData = prepare_data(config, anchors_from=resume_meta)
+        n_anchors = self.data.anchors.count if self.data.anchors is not None else 0
+        self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
+                                        config.head_hidden, config.dropout)
+        self.model = RelocNet(self.model_config, pretrained=config.pretrained and resume_meta is None).to(self.device)
+        self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
+        self.decoder = Decoder(self.data.frame,
+                               self.data.anchors.positions_route if self.data.anchors else np.zeros((0, 3)),
+                               config.anchor_dims, UncertaintyCalibration(), "argmax", 3)
+        self.augment_params = AugmentParams() if config.augment else None
+        self.optimizer = _make_optimizer(self.model, config)
+        self.scheduler = _make_scheduler(self.optimizer, config)
+        self.start_epoch = 0
+        self.best_metric = math.inf
+        self.best_epoch = -1
+        if resume_meta is not None:
+            self._load_state()
+        self.features = self._prepare_features() if config.freeze_backbone else None
+        self.run_log = RunLog(self.out, keep_epochs=self.start_epoch)
+
+    # --- resume ---------------------------------------------------------------------
+    def _resume_metadata(self) -> dict | None:
+        state = self.out / STATE_FILE
+        if not self.config.resume:
+            if state.exists():
+                raise ConfigError(f"{self.out} already holds a training run ({state}); "
+                                  "pass --resume to continue it or choose another --out")
+            return None
+        if not state.exists():
+            log.warning("--resume: no %s yet, starting a new run", state)
+            return None
+        self._state = self._read_state(state)
+        saved = json.loads(self._state["metadata_json"])
+        if saved["training"]["data"] != str(self.config.data):
+            raise ConfigError(f"--resume: {state} was trained on {saved['training']['data']}, "
+                              f"not {self.config.data}")
+        return saved
+
+    @staticmethod
+    def _read_state(path: Path) -> dict:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError) as exc:
+            raise CheckpointError(f"cannot resume: training state {path} is corrupt ({exc})") from None
+
+    def _load_state(self) -> None:
+        s = self._state
+        self.model.load_state_dict(s["model"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        self.scheduler.load_state_dict(s["scheduler"])
+        self.start_epoch = int(s["epoch"]) + 1
+        self.best_metric = float(s["best_metric"])
+        self.best_epoch = int(s["best_epoch"])
+        torch.set_rng_state(s["torch_rng"])
+        log.info("resumed from epoch %d", self.start_epoch)
+
+    def _save_state(self, epoch: int, metadata: dict) -> None:
+        buf = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "epoch": epoch,
+                    "best_metric": self.best_metric, "best_epoch": self.best_epoch,
+                    "torch_rng": torch.get_rng_state(), "metadata_json": json.dumps(metadata)}, buf)
+        atomic_write_bytes(self.out / STATE_FILE, buf.getvalue())
+
+    # --- frozen features ------------------------------------------------------------
+    def _prepare_features(self) -> dict[str, torch.Tensor]:
+        c = self.config
+        copies = c.feature_cache_augmentations if c.augment else 0
+        key = cache_key({"fingerprint": self.data.fingerprint, "backbone": c.backbone, "pretrained": c.pretrained,
+                         "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every})
+
+        def compute() -> dict[str, torch.Tensor]:
+            views = [compute_features(self.model, self.data.train_images, self.device)]
+            for copy in range(copies):
+                aug = Augmenter(self.augment_params, seed=c.seed * 1000 + copy + 1)
+                views.append(compute_features(self.model, self.data.train_images, self.device, aug))
+            return {"train": torch.stack(views), "val": compute_features(self.model, self.data.val_images, self.device)}
+
+        return load_or_compute(self.out / "feature_cache.safetensors", key, compute)
+
+    # --- one epoch ------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        from tqdm import tqdm
+
+        self.model.train()
+        if self.config.freeze_backbone:
+            self.model.backbone.eval()
+        targets = self.data.train_targets
+        sums: dict[str, float] = {}
+        steps = 0
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        if self.features is not None:
+            n = len(targets)
+            order = torch.randperm(n, generator=generator)
+            views = torch.randint(0, self.features["train"].shape[0], (n,), generator=generator)
+            batches = [(None, order[s:s + self.config.batch_size], views[s:s + self.config.batch_size])
+                       for s in range(0, n, self.config.batch_size)]
+        else:
+            dataset = _AugmentedImages(self.data.train_images, self.augment_params, self.config.seed * 7919 + epoch)
+            batches = DataLoader(dataset, batch_size=self.config.batch_size, shuffle=True, generator=generator,
+                                 num_workers=self.config.workers, drop_last=len(dataset) > self.config.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                   disable=not self.progress, unit="batch")
+        for item in bar:
+            if self.features is not None:
+                _, idx, view = item
+                feats = self.features["train"][view, idx].to(self.device)
+                forward = lambda: self.model.heads(feats)  # noqa: E731
+            else:
+                images, idx = item
+                x = to_network_input(images, self.device, torch.float32,
+                                     channels_last=self.device.type == "cuda")
+                forward = lambda: self.model(x)  # noqa: E731
+            batch_targets = {k: v.to(self.device) for k, v in targets.batch(idx).items()}
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                outputs = forward()
+            loss, parts = reloc_loss({k: v.float() for k, v in outputs.items()}, batch_targets, self.weights)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            steps += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{parts['total']:.4f}")
+        self.scheduler.step()
+        return {f"train_{k}": v / max(steps, 1) for k, v in sums.items()}
+
+    # --- validation -----------------------------------------------------------------
+    @torch.inference_mode()
+    def _val_outputs(self) -> dict[str, torch.Tensor]:
+        self.model.eval()
+        if self.features is not None:
+            return self.model.heads(self.features["val"].to(self.device))
+        outs: list[dict[str, torch.Tensor]] = []
+        for s in range(0, len(self.data.val_images), 64):
+            x = to_network_input(torch.from_numpy(self.data.val_images[s:s + 64]), self.device, torch.float32)
+            outs.append(self.model(x))
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+    def _validate(self) -> _Validation | None:
+        frames = self.data.val_frames
+        if not frames:
+            return None
+        gt_p = np.stack([f.position for f in frames])
+        gt_q = np.stack([f.quat_wxyz for f in frames])
+        outputs = self._val_outputs()
+        self.decoder.mode, self.decoder.calibration = "argmax", UncertaintyCalibration()
+        decoded = self.decoder.decode(outputs)
+        t_err, r_err = pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q)
+        summary = summarize_errors(t_err, r_err)
+        fusion_summary = None
+        temperature = 1.0
+        if self.config.head == "anchor":
+            # Pick the softmax temperature that makes top-k fusion best on validation.
+            self.decoder.mode = "fusion"
+            best = math.inf
+            for t in TEMPERATURES:
+                self.decoder.calibration = UncertaintyCalibration(temperature=t)
+                d = self.decoder.decode(outputs)
+                s = summarize_errors(*pose_errors(d.positions, d.quats_wxyz, gt_p, gt_q))
+                if s["median_translation_m"] < best:
+                    best, temperature, fusion_summary = s["median_translation_m"], t, s
+        return _Validation(summary, calibrate(decoded.positions, decoded.quats_wxyz, gt_p, gt_q, temperature),
+                           fusion_summary)
+
+    # --- checkpoint -----------------------------------------------------------------
+    def _metadata(self, epoch: int, validation: _Validation | None) -> dict:
+        c = self.config
+        calibration = validation.calibration if validation else UncertaintyCalibration()
+        from ..core.backbones import get_backbone_spec
+
+        spec = get_backbone_spec(c.backbone)
+        metrics = {"epoch": epoch + 1}
+        if validation:
+            metrics["val_argmax"] = validation.summary
+            if validation.fusion_summary:
+                metrics["val_fusion"] = validation.fusion_summary
+        return {
+            "preprocessing": {"image_size": list(c.image_size), "mean": list(spec.mean), "std": list(spec.std),
+                              "pixel_range": 255, "color": "RGB", "resize": "opencv_area"},
+            "route_frame": self.data.frame.to_dict(),
+            "anchors": self.data.anchor_metadata(),
+            "calibration": calibration.to_dict(),
+            "training": c.to_dict(),
+            "augmentation": (self.augment_params.__dict__ if self.augment_params else None),
+            "dataset": {"root": str(c.data), "format": self.data.dataset.format,
+                        "fingerprint": self.data.fingerprint, "train_frames": len(self.data.train_frames),
+                        "val_frames": len(self.data.val_frames)},
+            "metrics": metrics,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def run(self) -> Path:
+        best_path = self.out / "best.safetensors"
+        last_path = self.out / "last.safetensors"
+        for epoch in range(self.start_epoch, self.config.epochs):
+            t0 = time.perf_counter()
+            row = self._train_epoch(epoch)
+            validation = self._validate()
+            row["epoch"] = epoch + 1
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            row["seconds"] = time.perf_counter() - t0
+            if validation:
+                row.update({f"val_{k}": v for k, v in validation.summary.items() if not k.startswith("frames")})
+                if validation.fusion_summary:
+                    row["val_fusion_median_translation_m"] = validation.fusion_summary["median_translation_m"]
+                    row["val_temperature"] = validation.calibration.temperature
+                metric = validation.summary["median_translation_m"]
+            else:
+                metric = row.get("train_total", math.inf)
+            metadata = self._metadata(epoch, validation)
+            if metric <= self.best_metric or not best_path.exists():
+                self.best_metric, self.best_epoch = metric, epoch
+                save_checkpoint(best_path, self.model, metadata, half=self.config.save_half)
+            save_checkpoint(last_path, self.model, metadata, half=self.config.save_half)
+            self._save_state(epoch, metadata)
+            self.run_log.write(row)
+            if self.progress:
+                val = (f" val median {validation.summary['median_translation_m']:.3f} m "
+                       f"{validation.summary['median_rotation_deg']:.2f} deg" if validation else "")
+                print(f"epoch {epoch + 1}/{self.config.epochs} loss {row.get('train_total', float('nan')):.4f}"
+                      f"{val} ({row['seconds']:.1f}s)", flush=True)
+        self.run_log.close()
+        return best_path
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Train a model and return the path of its best checkpoint."""
+    return Trainer(config, progress).run()
