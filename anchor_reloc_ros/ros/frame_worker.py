@@ -34,6 +34,13 @@ class LatestFrameSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    def restore(self, item: T) -> None:
+        """Put back a frame that was taken but not used, unless a newer one arrived."""
+        with self._cond:
+            if self._item is None:
+                self._item = item
+                self._cond.notify()
+
     def clear(self) -> None:
         with self._cond:
             self._item = None

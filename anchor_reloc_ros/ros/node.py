@@ -222,6 +222,10 @@ class AnchorRelocNode(Node):
                                 f"{self.resolve_topic_name(self._params.subscribed_topic)}?")
         return response
 
+    def _has_pending(self) -> bool:
+        with self._pending_lock:
+            return bool(self._pending)
+
     def _resolve_pending(self, success: bool, message: str) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, []
@@ -233,9 +237,7 @@ class AnchorRelocNode(Node):
         p = self._params
         if not p.continuous:
             self._wake.clear()
-            with self._pending_lock:
-                wanted = bool(self._pending)
-            if not wanted:
+            if not self._has_pending():
                 self._wake.wait(POLL_S)
                 return
         wait = self._next_allowed - time.monotonic()
@@ -244,6 +246,10 @@ class AnchorRelocNode(Node):
             return
         frame = self._slot.take(POLL_S)
         if frame is None:
+            return
+        p = self._params  # re-read: parameters may have changed while waiting
+        if not p.continuous and not self._has_pending():
+            self._slot.restore(frame)  # switched to one-shot meanwhile: keep it for a request
             return
         if p.max_rate_hz > 0:
             self._next_allowed = time.monotonic() + 1.0 / p.max_rate_hz
