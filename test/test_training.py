@@ -1,0 +1,133 @@
+"""Training: it learns, it resumes exactly, and it refuses bad input clearly."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from anchor_reloc_ros.core.checkpoint import load_checkpoint
+from anchor_reloc_ros.core.errors import ConfigError, DatasetError
+from anchor_reloc_ros.core.metrics import pose_errors
+from anchor_reloc_ros.core.preprocessing import to_network_input
+from anchor_reloc_ros.training.config import TrainConfig
+from anchor_reloc_ros.training.trainer import Trainer
+from synthetic_fixture import make_strip_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(data=data, out=out, backbone="tiny_cnn", pretrained=False, image_size=(48, 64), epochs=4,
+                batch_size=8, anchor_every=4, lr=3e-3, head_hidden=64, device="cpu", seed=0, val_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@torch.inference_mode()
+def _training_error(trainer: Trainer) -> float:
+    trainer.model.eval()
+    x = to_network_input(torch.from_numpy(trainer.data.train_images), trainer.device, torch.float32)
+    d = trainer.decoder.decode(trainer.model(x))
+    p = np.stack([f.position for f in trainer.data.train_frames])
+    q = np.stack([f.quat_wxyz for f in trainer.data.train_frames])
+    return float(np.median(pose_errors(d.positions, d.quats_wxyz, p, q)[0]))
+
+
+@pytest.mark.parametrize("head", ["anchor", "posenet"])
+def test_overfitting_16_images_cuts_error_5x(tmp_path: Path, head: str) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=16, n_test=2)
+    trainer = Trainer(_config(data, tmp_path / "run", head=head, epochs=100, batch_size=16, augment=False,
+                              dropout=0.0, lr=5e-3), progress=False)
+    before = _training_error(trainer)
+    trainer.run()
+    after = _training_error(trainer)
+    assert after * 5 <= before, (before, after)
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=24, n_test=2)
+    full = Trainer(_config(data, tmp_path / "full", val_every=6), progress=False)
+    full.run()
+
+    original = Trainer._train_epoch
+
+    def dies_at_epoch_2(self: Trainer, epoch: int) -> dict:
+        if epoch == 2:
+            raise KeyboardInterrupt  # the process is killed during epoch 3
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dies_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_config(data, tmp_path / "killed", val_every=6), progress=False).run()
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    resumed = Trainer(_config(data, tmp_path / "killed", val_every=6, resume=True), progress=False)
+    assert resumed.start_epoch == 2
+    resumed.run()
+    a = load_checkpoint(tmp_path / "full" / "last.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "killed" / "last.safetensors").model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    with open(tmp_path / "killed" / "metrics.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4]
+
+
+def test_sigkill_then_resume_from_the_cli(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=24, n_test=2)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "anchor_reloc_ros.tools.cli", "train", "--data", str(data), "--out", str(out),
+           "--backbone", "tiny_cnn", "--no-pretrained", "--image-size", "64x48", "--epochs", "400",
+           "--anchor-every", "4", "--device", "cpu", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out / "train_state.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    state_epoch = int(torch.load(out / "train_state.pt", weights_only=True)["epoch"])
+    assert state_epoch < 399, "the run finished before it could be killed"
+    load_checkpoint(out / "last.safetensors")  # atomic writes: never a half-written checkpoint
+    # resume for a few more epochs only
+    cmd[cmd.index("400")] = str(state_epoch + 3)
+    done = subprocess.run(cmd + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with open(out / "metrics.csv") as fh:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(fh)]
+    assert epochs == list(range(1, state_epoch + 4))
+
+
+def test_existing_run_needs_resume_and_bad_options(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=12, n_test=2)
+    Trainer(_config(data, tmp_path / "run", epochs=1), progress=False).run()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(_config(data, tmp_path / "run", epochs=1), progress=False)
+    with pytest.raises(ConfigError, match="--epochs"):
+        Trainer(_config(data, tmp_path / "x", epochs=0), progress=False)
+    with pytest.raises(DatasetError, match="not found"):
+        Trainer(_config(tmp_path / "missing", tmp_path / "y"), progress=False)
+
+
+def test_frozen_backbone_feature_cache_is_reused(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=16, n_test=2)
+    cfg = _config(data, tmp_path / "run", freeze_backbone=True, epochs=3, feature_cache_augmentations=2)
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.features["train"].shape[:2] == (3, 16)  # clean + 2 augmented copies
+    initial_backbone = {k: v.clone() for k, v in trainer.model.backbone.state_dict().items()}
+    trainer.run()
+    cache = tmp_path / "run" / "feature_cache.safetensors"
+    stamp = cache.stat().st_mtime_ns
+    cfg2 = _config(data, tmp_path / "run", freeze_backbone=True, epochs=5, feature_cache_augmentations=2,
+                   resume=True)
+    Trainer(cfg2, progress=False).run()
+    assert cache.stat().st_mtime_ns == stamp
+    # the backbone stayed frozen (weights and BatchNorm statistics), only the heads learned
+    saved = load_checkpoint(tmp_path / "run" / "last.safetensors").model
+    for k, v in saved.backbone.state_dict().items():
+        assert torch.equal(v, initial_backbone[k]), k
