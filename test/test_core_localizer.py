@@ -54,7 +54,7 @@ def test_cuda_without_cuda_is_a_clear_error(tiny_checkpoint: Path) -> None:
     with pytest.raises(DeviceError, match="CUDA is not available"):
         Localizer.from_checkpoint(tiny_checkpoint, device="cuda")
     # fp16 on the CPU falls back to fp32 instead of failing
-    assert Localizer.from_checkpoint(tiny_checkpoint, device="auto", fp16=True).dtype == torch.float32
+    assert Localizer.from_checkpoint(tiny_checkpoint, device="auto", fp16=True).backend.dtype == torch.float32
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -5,7 +5,6 @@ eval``, offline bag replay and the ROS node.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,29 +12,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backends import InferenceBackend, TorchBackend
 from .checkpoint import CheckpointContents, load_checkpoint
 from .decoding import Decoder
-from .device import resolve_device
 from .estimate import PoseEstimate
-from .preprocessing import as_image_list, to_batch_uint8, to_network_input
-
-log = logging.getLogger(__name__)
+from .preprocessing import as_image_list, to_batch_uint8
 
 
 class Localizer:
     def __init__(self, contents: CheckpointContents, device: str = "auto", fp16: bool = False,
                  decode: str = "argmax", top_k: int = 3, max_batch: int = 32,
-                 source: str = "<memory>") -> None:
-        self.device = resolve_device(device)
-        if fp16 and self.device.type != "cuda":
-            log.warning("fp16 requested on %s: running in fp32 (fp16 is for CUDA)", self.device)
-            fp16 = False
-        self.dtype = torch.float16 if fp16 else torch.float32
+                 source: str = "<memory>", backend: InferenceBackend | None = None) -> None:
+        """``backend`` defaults to eager torch on ``device``; pass another to run elsewhere."""
+        self.backend = backend or TorchBackend(contents.model, device, fp16)
+        self.device = self.backend.device
         self.source = source
         self.metadata = contents.metadata
         self.image_size = contents.image_size
-        self.model = contents.model.to(self.device, self.dtype).eval()
-        self.decoder = Decoder(contents.frame, contents.anchors_route, contents.model.config.anchor_dims,
+        self.head = str(contents.metadata["model"]["head"])
+        self.decoder = Decoder(contents.frame, contents.anchors_route, int(contents.metadata["model"]["anchor_dims"]),
                                contents.calibration, decode, top_k)
         self.anchors_world = (contents.frame.to_world(contents.anchors_route)
                               if len(contents.anchors_route) else np.zeros((0, 3)))
@@ -64,14 +59,9 @@ class Localizer:
     def top_k(self, value: int) -> None:
         self.decoder.top_k = value
 
-    @property
-    def head(self) -> str:
-        return self.model.config.head
-
-    @torch.inference_mode()
     def run_network(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for a uint8 (B, H, W, 3) batch already at the input size."""
-        return self.model(to_network_input(batch_BHW3, self.device, self.dtype))
+        return self.backend(batch_BHW3)
 
     def localize(self, image_rgb_HW3: np.ndarray) -> PoseEstimate:
         return self.localize_batch([image_rgb_HW3])[0]
