@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rclpy
@@ -33,9 +34,8 @@ from visualization_msgs.msg import MarkerArray
 
 from anchor_reloc_ros.msg import AnchorDebug
 
-from ..core.errors import AnchorRelocError
+from ..core.errors import AnchorRelocError, CheckpointError
 from ..core.estimate import PoseEstimate
-from ..core.localizer import Localizer
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
 from .conversions import pose_with_covariance, stamp_to_ns, transform_stamped
@@ -45,6 +45,9 @@ from .markers import estimate_markers
 from .parameters import SPECS, NodeParams, declare_all, validate
 from .pose_math import camera_to_base, map_to_odom, nearest_anchor, sanitize_covariance
 from .tf_buffer import TF_QOS, TransformUnavailable, make_tf_lookup, tf2_ros_available
+
+if TYPE_CHECKING:
+    from ..core.localizer import Localizer
 
 NODE_NAME = "anchor_reloc_node"
 POLL_S = 0.1                 # worker wake-up period when idle (bounds shutdown time)
@@ -147,6 +150,11 @@ class AnchorRelocNode(Node):
             f"{'continuous' if p.continuous else 'one-shot (~/relocalize)'}")
 
     def _load(self, p: NodeParams) -> Localizer:
+        # Fail fast, before importing torch, on the commonest start-up mistake.
+        if not self._weights_path.is_file():
+            raise CheckpointError(f"weights file not found: {self._weights_path}")
+        from ..core.localizer import Localizer
+
         try:
             localizer = Localizer.from_checkpoint(self._weights_path, device=p.device,
                                                   fp16=p.fp16, decode=p.decode, top_k=p.top_k)

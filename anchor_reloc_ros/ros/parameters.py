@@ -41,8 +41,8 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("weights", "", "Checkpoint file (.pt); a relative path is also searched in the "
-              "package's share/weights directory", read_only=True),
+    ParamSpec("weights", "", "Checkpoint file (.safetensors, from anchor-reloc train); a relative "
+              "path is also searched in the package's share/weights directory", read_only=True),
     ParamSpec("device", "auto", "Compute device: auto (CUDA if present, else CPU), cpu, cuda or "
               "cuda:N", read_only=True),
     ParamSpec("fp16", False, "Half-precision inference (CUDA only; ignored on CPU)", read_only=True),
@@ -153,7 +153,7 @@ def validate(name: str, value: Any) -> str | None:
     if name == "device" and not _DEVICE_RE.match(value):
         return f"parameter 'device' = {value!r} is invalid: expected auto, cpu, cuda or cuda:N"
     if name == "weights" and not value.strip():
-        return "parameter 'weights' is empty: set it to a checkpoint file (.pt)"
+        return "parameter 'weights' is empty: set it to a checkpoint file (.safetensors)"
     if name == "image_topic" and (not value or any(c.isspace() for c in value)):
         return f"parameter 'image_topic' = {value!r} is not a valid topic name"
     if name in ("map_frame", "odom_frame", "base_frame") or (name == "camera_frame" and value):
