@@ -81,7 +81,7 @@ def test_lever_covariance_matches_monte_carlo() -> None:
     cov = np.diag([0.02, 0.03, 0.01, 0.004, 0.002, 0.003])
     cov[0, 5] = cov[5, 0] = 0.001
     lever = np.array([0.3, -0.8, 1.2])
-    samples = rng.multivariate_normal(np.zeros(6), cov, size=20_000)
+    samples = rng.multivariate_normal(np.zeros(6), cov, size=5_000)
 
     def rot(v: np.ndarray) -> np.ndarray:
         angle = np.linalg.norm(v)
