@@ -153,8 +153,12 @@ class AnchorRelocNode(Node):
         # Fail fast, before importing torch, on the commonest start-up mistake.
         if not self._weights_path.is_file():
             raise CheckpointError(f"weights file not found: {self._weights_path}")
+        import torch
+
         from ..core.localizer import Localizer
 
+        if p.cpu_threads > 0:
+            torch.set_num_threads(p.cpu_threads)
         try:
             localizer = Localizer.from_checkpoint(self._weights_path, device=p.device,
                                                   fp16=p.fp16, decode=p.decode, top_k=p.top_k)

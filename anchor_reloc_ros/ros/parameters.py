@@ -45,6 +45,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "path is also searched in the package's share/weights directory", read_only=True),
     ParamSpec("device", "auto", "Compute device: auto (CUDA if present, else CPU), cpu, cuda or "
               "cuda:N", read_only=True),
+    ParamSpec("cpu_threads", 0, "torch CPU threads for inference; 0 = torch's default (all "
+              "cores). Leave cores to the rest of the robot stack", read_only=True,
+              range=(0, 256)),
     ParamSpec("fp16", False, "Half-precision inference (CUDA only; ignored on CPU)", read_only=True),
     ParamSpec("backend", "torch", "Inference backend: torch (onnxruntime and tensorrt are "
               "reserved names, not implemented yet; auto = torch)", read_only=True,
@@ -94,6 +97,7 @@ class NodeParams:
 
     weights: str
     device: str
+    cpu_threads: int
     fp16: bool
     backend: str
     image_topic: str
