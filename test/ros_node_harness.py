@@ -59,7 +59,13 @@ def plumbing_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ros_context():
-    """rclpy initialised for one test module (Jazzy: init + try_shutdown)."""
+    """rclpy initialised for one test module (Jazzy: init + try_shutdown).
+
+    Reuses a default context another module left initialised instead of failing.
+    """
+    if rclpy.ok():
+        yield
+        return
     rclpy.init()
     try:
         yield
