@@ -236,3 +236,21 @@ def test_compressed_images_in_a_namespace(compressed, fmt: str) -> None:
     est = compressed.node.localizer.localize(compressed_to_rgb(msg.format, msg.data))
     # base_frame == camera frame: the published pose is the camera pose itself.
     np.testing.assert_allclose(pose_msg_to_matrix(pose.pose.pose), est.transform(), atol=1e-5)
+
+
+def test_max_rate_hz_limits_processing_and_drops_the_rest(raw) -> None:
+    raw.node.set_parameters([Parameter("max_rate_hz", value=4.0)])
+    try:
+        before = raw.node.stats.counters.snapshot()
+        t0 = time.monotonic()
+        for i in range(30):  # ~30 Hz for one second
+            raw.images.publish(image_msg(random_rgb(i % 4), "rgb8", (60 + i) * 1_000_000_000))
+            time.sleep(max(0.0, t0 + (i + 1) / 30 - time.monotonic()))
+        elapsed = time.monotonic() - t0
+        time.sleep(0.3)
+        after = raw.node.stats.counters.snapshot()
+        processed = after["processed"] - before["processed"]
+        assert 1 <= processed <= 4.0 * (elapsed + 0.3) + 1, (processed, elapsed)
+        assert after["dropped"] - before["dropped"] > 0
+    finally:
+        raw.node.set_parameters([Parameter("max_rate_hz", value=0.0)])

@@ -1,6 +1,18 @@
 """The ROS 2 edge of anchor_reloc_ros: the only subpackage that imports rclpy.
 
-``node.AnchorRelocNode`` wires a ``core.localizer.Localizer`` to topics, TF and
-services. The helpers it uses (``frame_worker``, ``rates``, ``pose_math``) are ROS-free
-so they can be tested on plain data.
+``node.AnchorRelocNode`` (console script ``anchor_reloc_node``) wires a
+``core.localizer.Localizer`` to ROS:
+
+* in: ``image_raw`` (``sensor_msgs/Image``) or ``image_raw/compressed``
+  (``CompressedImage``), sensor-data QoS by default; ``/tf``, ``/tf_static``;
+* out, every message stamped with the image's stamp: ``~/pose``
+  (``PoseWithCovarianceStamped`` of ``base_frame`` in ``map_frame``), ``/tf``
+  (``tf_mode``), ``~/anchor`` (``AnchorDebug``), ``~/markers`` (``MarkerArray``),
+  ``initialpose`` (optional); ``/diagnostics`` once per ``diagnostics_period_s``;
+* service ``~/relocalize`` (``std_srvs/Trigger``): localize the next frame (one-shot
+  mode when ``continuous`` is false).
+
+Parameters: ``parameters.PARAMETERS`` (mirrored in ``config/anchor_reloc.yaml``). The
+helpers ``frame_worker``, ``rates`` and ``pose_math`` are ROS-free and tested alone;
+``tf_buffer`` uses ``tf2_ros`` when importable, else its own interpolating buffer.
 """
