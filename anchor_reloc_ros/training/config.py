@@ -41,6 +41,7 @@ class TrainConfig:
     resume: bool = False
     save_half: bool = False                # store fp16 weights (smaller files)
     threads: int = 0                       # CPU threads for torch (0 = torch default)
+    feature_cache: Path | None = None      # frozen-feature cache file (default: OUT/feature_cache.safetensors)
 
     def validate(self) -> None:
         checks = [
@@ -59,6 +60,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["data"], d["out"] = str(self.data), str(self.out)
+        d["feature_cache"] = str(self.feature_cache) if self.feature_cache else None
         d["image_size"] = list(self.image_size)
         return d
 
@@ -67,6 +69,8 @@ class TrainConfig:
         known = {f.name for f in fields(TrainConfig)}
         kwargs = {k: v for k, v in d.items() if k in known}
         kwargs["data"], kwargs["out"] = Path(kwargs["data"]), Path(kwargs["out"])
+        if kwargs.get("feature_cache"):
+            kwargs["feature_cache"] = Path(kwargs["feature_cache"])
         kwargs["image_size"] = tuple(kwargs.get("image_size", (224, 224)))
         return TrainConfig(**kwargs)
 

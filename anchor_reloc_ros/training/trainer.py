@@ -181,7 +181,7 @@ class Trainer:
                 views.append(compute_features(self.model, self.data.train_images, self.device, aug))
             return {"train": torch.stack(views), "val": compute_features(self.model, self.data.val_images, self.device)}
 
-        return load_or_compute(self.out / "feature_cache.safetensors", key, compute)
+        return load_or_compute(c.feature_cache or self.out / "feature_cache.safetensors", key, compute)
 
     # --- one epoch ------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> dict[str, float]:

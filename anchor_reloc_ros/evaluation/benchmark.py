@@ -1,0 +1,268 @@
+"""Side-by-side benchmark: anchor (paper), anchor + fusion, PoseNet, retrieval.
+
+Every learned method uses the same backbone, input size, augmentation, epochs,
+optimiser and seeds; they differ only in the head (and, for fusion, the decoding).
+The anchor-spacing study (the paper's Figure 3) retrains the anchor head for several
+k. All numbers come from evaluating through the Localizer on the test split.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import load_checkpoint, read_metadata
+from ..core.localizer import Localizer
+from ..data.loader import load_dataset
+from ..training.config import TrainConfig
+from ..training.feature_cache import compute_features
+from ..training.image_cache import load_images, read_rgb
+from ..training.trainer import train
+from .retrieval import RetrievalLocalizer, build_index
+from .run_eval import EvalConfig, evaluate
+
+BUDGETS: dict[str, dict] = {
+    # cached frozen features: minutes on a 2-core CPU
+    "quick": {"freeze_backbone": True, "epochs": 150, "seeds": (0, 1, 2), "spacing": (2, 5, 10, 20, 40)},
+    # fine-tune the whole network: meant for a GPU
+    "full": {"freeze_backbone": False, "epochs": 60, "seeds": (0, 1, 2), "spacing": (2, 5, 10, 20, 40)},
+}
+
+
+@dataclass
+class BenchmarkConfig:
+    data: Path
+    out: Path
+    budget: str = "quick"
+    base: TrainConfig | None = None       # shared training settings (data/out/head overridden)
+    seeds: tuple[int, ...] | None = None
+    spacing: tuple[int, ...] | None = None
+    epochs: int | None = None             # None: the budget's default
+    latency_frames: int = 30
+
+
+@dataclass
+class MethodResult:
+    name: str
+    medians_t: list[float] = field(default_factory=list)
+    medians_r: list[float] = field(default_factory=list)
+    acc_05: list[float] = field(default_factory=list)
+    acc_2: list[float] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    model_mb: float = 0.0
+    map_memory_bytes: int = 0
+    map_memory_note: str = ""
+
+    def add(self, summary: dict, latency_ms: float) -> None:
+        self.medians_t.append(summary["median_translation_m"])
+        self.medians_r.append(summary["median_rotation_deg"])
+        self.acc_05.append(summary["acc_0.5m_5deg"])
+        self.acc_2.append(summary["acc_2m_5deg"])
+        self.latency_ms.append(latency_ms)
+
+    def row(self) -> dict:
+        def ms(values: list[float]) -> tuple[float, float]:
+            return float(np.mean(values)), float(np.std(values))
+
+        return {"method": self.name, "median_translation_m": ms(self.medians_t),
+                "median_rotation_deg": ms(self.medians_r), "acc_0.5m_5deg": ms(self.acc_05),
+                "acc_2m_5deg": ms(self.acc_2), "latency_ms": float(np.median(self.latency_ms)),
+                "model_mb": self.model_mb, "map_memory_bytes": self.map_memory_bytes,
+                "map_memory_note": self.map_memory_note, "seeds": len(self.medians_t),
+                "per_seed_median_translation_m": self.medians_t}
+
+
+def _latency_ms(localizer, images: list[np.ndarray], repeats: int) -> float:
+    """Median batch-1 time of the full image -> pose path."""
+    for im in images[:3]:
+        localizer.localize(im)
+    times = []
+    for im in images[:repeats]:
+        t0 = time.perf_counter()
+        localizer.localize(im)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(statistics.median(times))
+
+
+def _anchor_growth_bytes(ckpt: Path) -> int:
+    """Parameters + anchor table that scale with the number of anchors."""
+    meta = read_metadata(ckpt)
+    n = int(meta["model"]["num_anchors"])
+    hidden = int(meta["model"]["head_hidden"]) or 1280
+    per_anchor = (hidden + 1) * (1 + int(meta["model"]["anchor_dims"])) + 3
+    return int(n * per_anchor * 4)
+
+
+class Benchmark:
+    def __init__(self, config: BenchmarkConfig, log=print) -> None:
+        self.config = config
+        self.log = log
+        budget = BUDGETS[config.budget]
+        base = config.base or TrainConfig(config.data, config.out)
+        self.base = replace(base, data=Path(config.data), freeze_backbone=budget["freeze_backbone"],
+                            epochs=config.epochs or budget["epochs"])
+        self.seeds = config.seeds or budget["seeds"]
+        self.spacing = config.spacing or budget["spacing"]
+        self.out = Path(config.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.cache = self.out / "feature_cache.safetensors" if self.base.freeze_backbone else None
+        test = load_dataset(config.data, "test")
+        self.test_images = [read_rgb(str(f.image_path)) for f in test.frames[: config.latency_frames]]
+
+    def _train(self, name: str, **overrides) -> Path:
+        cfg = replace(self.base, out=self.out / "runs" / name, feature_cache=self.cache, **overrides)
+        done = cfg.out / "best.safetensors"
+        if done.exists() and (cfg.out / "metrics.csv").exists():
+            rows = (cfg.out / "metrics.csv").read_text().strip().splitlines()
+            if len(rows) - 1 >= cfg.epochs:
+                self.log(f"[benchmark] reusing finished run {cfg.out}")
+                return done
+            cfg = replace(cfg, resume=True)
+        t0 = time.perf_counter()
+        best = train(cfg, progress=False)
+        self.log(f"[benchmark] trained {name} in {time.perf_counter() - t0:.0f} s")
+        return best
+
+    def _eval(self, name: str, localizer) -> dict:
+        cfg = EvalConfig(Path("-"), Path(self.config.data), self.out / "eval" / name, "test", plots=True)
+        result, _ = evaluate(cfg, localizer=localizer)
+        return result.summary
+
+    def run(self) -> dict:
+        t_start = time.perf_counter()
+        methods = {k: MethodResult(k) for k in ("anchor (paper: argmax, no CE)", "anchor + top-k fusion (ours)",
+                                                  "PoseNet head (direct regression)", "retrieval (nearest neighbour)")}
+        m_anchor, m_fusion, m_posenet, m_retrieval = methods.values()
+        device = self.base.device
+        for seed in self.seeds:
+            ckpt = self._train(f"anchor_k{self.base.anchor_every}_s{seed}", head="anchor", seed=seed)
+            for decode, result in (("argmax", m_anchor), ("fusion", m_fusion)):
+                loc = Localizer.from_checkpoint(ckpt, device=device, decode=decode, top_k=3)
+                result.add(self._eval(f"anchor_{decode}_s{seed}", loc), _latency_ms(loc, self.test_images,
+                                                                                 self.config.latency_frames))
+                result.model_mb = ckpt.stat().st_size / 1e6
+                result.map_memory_bytes = _anchor_growth_bytes(ckpt)
+                result.map_memory_note = "grows with anchors (route length / k), not with images"
+            ckpt = self._train(f"posenet_s{seed}", head="posenet", seed=seed)
+            loc = Localizer.from_checkpoint(ckpt, device=device)
+            m_posenet.add(self._eval(f"posenet_s{seed}", loc), _latency_ms(loc, self.test_images,
+                                                                            self.config.latency_frames))
+            m_posenet.model_mb = ckpt.stat().st_size / 1e6
+            m_posenet.map_memory_note = "constant"
+        self._retrieval(m_retrieval, device)
+        spacing = self._spacing_study()
+        rows = [m.row() for m in methods.values()]
+        ratio = rows[0]["median_translation_m"][0] / rows[2]["median_translation_m"][0]
+        ratio_fusion = rows[1]["median_translation_m"][0] / rows[2]["median_translation_m"][0]
+        report = {"data": str(self.config.data), "budget": self.config.budget, "seeds": list(self.seeds),
+                  "training": self.base.to_dict(), "rows": rows, "anchor_over_posenet": ratio,
+                  "fusion_over_posenet": ratio_fusion, "spacing": spacing, "machine": machine_description(),
+                  "seconds": time.perf_counter() - t_start}
+        (self.out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+        (self.out / "benchmark.md").write_text(markdown_table(report))
+        plot_spacing(spacing, self.out / "anchor_spacing.png")
+        return report
+
+    def _retrieval(self, result: MethodResult, device: str) -> None:
+        from ..core.device import resolve_device
+        from ..core.model import ModelConfig, RelocNet
+
+        dev = resolve_device(device)
+        model = RelocNet(ModelConfig(self.base.backbone, "posenet"), pretrained=self.base.pretrained).to(dev)
+        train_set = load_dataset(self.config.data, "train")
+        images = load_images(train_set.frames, self.base.image_size)
+        feats = compute_features(model, images, dev)
+        index = build_index(feats, train_set.positions(), train_set.quaternions())
+        loc = RetrievalLocalizer(model, index, self.base.image_size, dev)
+        result.add(self._eval("retrieval", loc), _latency_ms(loc, self.test_images, self.config.latency_frames))
+        result.model_mb = sum(p.numel() * 4 for p in model.backbone.parameters()) / 1e6 + index.memory_bytes / 1e6
+        result.map_memory_bytes = index.memory_bytes
+        result.map_memory_note = f"grows with every mapped image ({len(train_set)} images)"
+
+    def _spacing_study(self) -> list[dict]:
+        seed = self.seeds[0]
+        points = []
+        for k in self.spacing:
+            ckpt = self._train(f"anchor_k{k}_s{seed}", head="anchor", anchor_every=k, seed=seed)
+            meta = read_metadata(ckpt)
+            loc = Localizer.from_checkpoint(ckpt, device=self.base.device)
+            s = self._eval(f"spacing_k{k}", loc)
+            points.append({"k": k, "anchors": meta["model"]["num_anchors"],
+                           "val_median_translation_m": meta["metrics"].get("val_argmax", {}).get("median_translation_m"),
+                           "test_median_translation_m": s["median_translation_m"],
+                           "test_acc_2m_5deg": s["acc_2m_5deg"], "test_acc_0.5m_5deg": s["acc_0.5m_5deg"]})
+        return points
+
+
+def machine_description() -> dict:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass  # not Linux: platform fields above still describe the machine
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def markdown_table(report: dict) -> str:
+    lines = [f"Benchmark on `{report['data']}` (budget {report['budget']}, seeds {report['seeds']}, "
+             f"backbone {report['training']['backbone']}, input {report['training']['image_size']}, "
+             f"{'frozen backbone' if report['training']['freeze_backbone'] else 'fine-tuned'}, "
+             f"{report['training']['epochs']} epochs)", "",
+             "| method | median transl. (m) | median rot. (deg) | acc <0.5 m,5° | acc <2 m,5° | model (MB) "
+             "| map memory | CPU latency (ms) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        t, rot = r["median_translation_m"], r["median_rotation_deg"]
+        mem = f"{r['map_memory_bytes'] / 1e6:.2f} MB ({r['map_memory_note']})" if r["map_memory_bytes"] else r["map_memory_note"]
+        lines.append(f"| {r['method']} | {t[0]:.2f} ± {t[1]:.2f} | {rot[0]:.2f} ± {rot[1]:.2f} | "
+                     f"{100 * r['acc_0.5m_5deg'][0]:.1f}% | {100 * r['acc_2m_5deg'][0]:.1f}% | {r['model_mb']:.1f} | "
+                     f"{mem} | {r['latency_ms']:.1f} |")
+    lines += ["", f"Anchor / PoseNet median-translation ratio: {report['anchor_over_posenet']:.2f} "
+              f"(fusion: {report['fusion_over_posenet']:.2f})", "",
+              "Anchor spacing (seed 0): k, anchors, val median, test median, test acc <2 m,5°", "",
+              "| k | anchors | val median (m) | test median (m) | test acc <2 m,5° |", "|---|---|---|---|---|"]
+    for p in report["spacing"]:
+        v = p["val_median_translation_m"]
+        lines.append(f"| {p['k']} | {p['anchors']} | {v if v is None else f'{v:.2f}'} | "
+                     f"{p['test_median_translation_m']:.2f} | {100 * p['test_acc_2m_5deg']:.1f}% |")
+    m = report["machine"]
+    lines += ["", f"Machine: {m.get('cpu_model', m['processor'])}, {m['cpu_count']} cores, torch {m['torch']}"
+              f"{', GPU ' + m['gpu'] if 'gpu' in m else ''}; total {report['seconds'] / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def plot_spacing(points: list[dict], path: Path) -> Path:
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax1 = plt.subplots(figsize=(6, 4))
+    ks = [p["k"] for p in points]
+    ax1.plot(ks, [p["test_median_translation_m"] for p in points], "o-", color="tab:blue", label="test median (m)")
+    vals = [p["val_median_translation_m"] for p in points]
+    if all(v is not None for v in vals):
+        ax1.plot(ks, vals, "s--", color="tab:cyan", label="val median (m)")
+    ax1.set_xlabel("frames between anchors (k)")
+    ax1.set_ylabel("median translation error (m)")
+    ax2 = ax1.twinx()
+    ax2.plot(ks, [100 * p["test_acc_2m_5deg"] for p in points], "^-", color="tab:orange", label="acc <2 m,5° (%)")
+    ax2.set_ylabel("accuracy (%)")
+    fig.legend(loc="upper center", fontsize=8, ncol=3)
+    ax1.set_xscale("log")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
