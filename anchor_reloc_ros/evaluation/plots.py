@@ -80,3 +80,26 @@ def plot_error_cdf(result: "EvaluationResult", path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_error_over_time(result: "EvaluationResult", path: Path, title: str) -> Path:
+    """Translation and rotation error against time; frames without an estimate are marked."""
+    plt = _pyplot()
+    t = result.timestamps - (result.timestamps.min() if len(result.timestamps) else 0.0)
+    fig, axs = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    for ax, err, unit in ((axs[0], result.translation_error, "m"), (axs[1], result.rotation_error, "deg")):
+        finite = np.isfinite(err)
+        ax.plot(t[finite], err[finite], ".-", color="tab:blue", ms=3, lw=0.8)
+        if (~finite).any():
+            top = float(err[finite].max()) if finite.any() else 1.0
+            ax.scatter(t[~finite], np.full((~finite).sum(), top), marker="x", c="tab:red",
+                       label="no estimate", zorder=3)
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylabel(f"error ({unit})")
+        ax.grid(alpha=0.3)
+    axs[1].set_xlabel("time since first frame (s)")
+    axs[0].set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

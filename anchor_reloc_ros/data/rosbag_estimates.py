@@ -1,0 +1,83 @@
+"""PoseEstimate <-> the node's output messages, as rosbags objects (no rclpy).
+
+The topics and types match what ``anchor_reloc_node`` publishes, so an offline
+bag-eval output bag and a live recording look the same next to the input bag:
+``/anchor_reloc_node/pose`` (PoseWithCovarianceStamped of the camera optical frame in
+the map) and ``/anchor_reloc_node/anchor`` (anchor_reloc_ros/AnchorDebug).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.estimate import PoseEstimate
+from .rosbag_io import ANCHOR_DEBUG_TYPE, BagWriter, header_msg, msg_class
+
+POSE_TOPIC = "/anchor_reloc_node/pose"
+ANCHOR_TOPIC = "/anchor_reloc_node/anchor"
+POSE_TYPE = "geometry_msgs/msg/PoseWithCovarianceStamped"
+
+
+def _vec(cls: str, v: np.ndarray) -> Any:
+    """A Point/Vector3 from up to 3 values (missing ones are zero)."""
+    vals = np.zeros(3)
+    flat = np.asarray(v, dtype=np.float64).reshape(-1)[:3]
+    vals[:flat.size] = flat
+    return msg_class(cls)(x=float(vals[0]), y=float(vals[1]), z=float(vals[2]))
+
+
+def pose_message(est: PoseEstimate, stamp_ns: int, frame: str) -> Any:
+    w, x, y, z = (float(a) for a in est.quat_wxyz)
+    pose = msg_class("geometry_msgs/msg/Pose")(
+        position=_vec("geometry_msgs/msg/Point", est.position),
+        orientation=msg_class("geometry_msgs/msg/Quaternion")(x=x, y=y, z=z, w=w))
+    with_cov = msg_class("geometry_msgs/msg/PoseWithCovariance")(
+        pose=pose, covariance=np.asarray(est.covariance, dtype=np.float64).reshape(36))
+    return msg_class(POSE_TYPE)(header=header_msg(stamp_ns, frame), pose=with_cov)
+
+
+def anchor_message(est: PoseEstimate, stamp_ns: int, frame: str, anchors_world: np.ndarray,
+                   latency_ms: float, decode_mode: str) -> Any:
+    nearest = (int(np.argmin(np.linalg.norm(anchors_world - est.position, axis=1)))
+               if len(anchors_world) else -1)
+    return msg_class(ANCHOR_DEBUG_TYPE)(
+        header=header_msg(stamp_ns, frame), anchor_index=int(est.anchor_index),
+        anchor_position=_vec("geometry_msgs/msg/Point", est.anchor_position),
+        confidence=float(est.anchor_confidence),
+        topk_indices=np.asarray(est.topk_indices, dtype=np.int32).reshape(-1),
+        topk_confidences=np.asarray(est.topk_confidences, dtype=np.float32).reshape(-1),
+        offset=_vec("geometry_msgs/msg/Vector3", est.offset), nearest_anchor_index=nearest,
+        inference_ms=float(est.inference_ms), latency_ms=float(latency_ms), decode_mode=decode_mode)
+
+
+def estimate_from_messages(pose_msg: Any, anchor_msg: Any | None) -> PoseEstimate:
+    """A PoseEstimate rebuilt from a recorded pose (and its AnchorDebug when present)."""
+    p, q = pose_msg.pose.pose.position, pose_msg.pose.pose.orientation
+    a = anchor_msg
+    return PoseEstimate(
+        position=np.array([p.x, p.y, p.z]), quat_wxyz=np.array([q.w, q.x, q.y, q.z]),
+        covariance=np.asarray(pose_msg.pose.covariance, dtype=np.float64).reshape(6, 6),
+        anchor_index=int(a.anchor_index) if a else -1,
+        anchor_confidence=float(a.confidence) if a else 0.0,
+        anchor_position=(np.array([a.anchor_position.x, a.anchor_position.y, a.anchor_position.z])
+                         if a else np.full(3, np.nan)),
+        offset=np.array([a.offset.x, a.offset.y, a.offset.z]) if a else np.zeros(3),
+        topk_indices=np.asarray(a.topk_indices if a else [], dtype=np.int64),
+        topk_confidences=np.asarray(a.topk_confidences if a else [], dtype=np.float64),
+        inference_ms=float(a.inference_ms) if a else float("nan"))
+
+
+def write_estimates_bag(path: Path, items: Iterable[tuple[int, PoseEstimate]], frame: str,
+                        anchors_world: np.ndarray, decode_mode: str, storage: str = "mcap") -> Path:
+    """An output bag of ``(stamp_ns, estimate)``: pose + AnchorDebug per frame, bag time = stamp."""
+    with BagWriter(path, storage) as bag:
+        bag.add_topic(POSE_TOPIC, POSE_TYPE)
+        bag.add_topic(ANCHOR_TOPIC, ANCHOR_DEBUG_TYPE)
+        for stamp, est in items:
+            bag.write(POSE_TOPIC, stamp, pose_message(est, stamp, frame))
+            bag.write(ANCHOR_TOPIC, stamp, anchor_message(est, stamp, frame, anchors_world,
+                                                          est.inference_ms, decode_mode))
+    return Path(path)

@@ -1,0 +1,208 @@
+"""``bag_eval(config)``: a checkpoint on a rosbag2 recording, matched to ground truth.
+
+Offline mode decodes the bag's images on a background thread and feeds them to the
+``Localizer`` in batches. Live mode (``ros.bag_replay``) replays the image messages
+through the real node over DDS and records its output. Both then:
+
+1. sort frames by image stamp and interpolate the ground truth at each stamp
+   (``core.trajectory``; no pose within ``max_dt`` -> the frame has no truth, it is
+   counted and left out of the metrics);
+2. score every frame WITH truth, a frame without an estimate counting as infinite error;
+3. write the same report as ``anchor-reloc eval`` (``evaluation.report``), an
+   error-over-time plot and an output bag (mcap) with the estimates.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ConfigError
+from ..core.estimate import PoseEstimate
+from ..core.localizer import Localizer
+from ..core.trajectory import Trajectory
+from ..data.prefetch import prefetch
+from ..data.rosbag_estimates import write_estimates_bag
+from ..data.rosbag_ground_truth import read_gt_topic, read_gt_tum
+from ..data.rosbag_images import IMAGE_TYPES, BagFrame, FrameStats, iter_bag_images
+from ..data.rosbag_io import BagError, BagReader
+from .report import EvaluationResult, collect, write_report
+
+MODES = ("offline", "live")
+MAP_FRAME = "map"
+
+
+@dataclass
+class BagEvalConfig:
+    bag: Path
+    weights: Path
+    image_topic: str
+    out: Path
+    gt_topic: str | None = None
+    gt_child_frame: str | None = None
+    gt_parent_frame: str | None = None
+    gt_tum: Path | None = None
+    mode: str = "offline"
+    rate: float = 1.0             # live: replay speed factor
+    max_dt: float = 0.1           # s, largest gap to the bracketing ground-truth samples
+    device: str = "auto"
+    fp16: bool = False
+    decode: str = "argmax"
+    top_k: int = 3
+    batch_size: int = 16
+    plots: bool = True
+    storage: str = "mcap"         # output bag storage
+
+
+@dataclass
+class FrameEstimates:
+    """Per image frame of the bag, in any order: stamp, estimate (None = no output)."""
+
+    stamps_ns: list[int] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)        # position in the bag
+    estimates: list[PoseEstimate | None] = field(default_factory=list)
+
+    def add(self, stamp_ns: int, index: int, estimate: PoseEstimate | None) -> None:
+        self.stamps_ns.append(int(stamp_ns))
+        self.indices.append(int(index))
+        self.estimates.append(estimate)
+
+    def sorted(self) -> "FrameEstimates":
+        order = sorted(range(len(self.stamps_ns)), key=lambda i: (self.stamps_ns[i], self.indices[i]))
+        return FrameEstimates([self.stamps_ns[i] for i in order], [self.indices[i] for i in order],
+                              [self.estimates[i] for i in order])
+
+
+def validate(config: BagEvalConfig) -> None:
+    if (config.gt_topic is None) == (config.gt_tum is None):
+        raise ConfigError("give exactly one ground truth: --gt-topic TOPIC or --gt-tum FILE")
+    if config.mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {config.mode!r}")
+    if not config.max_dt > 0:
+        raise ConfigError(f"--max-dt must be positive, got {config.max_dt}")
+    if not config.rate > 0:
+        raise ConfigError(f"--rate must be positive, got {config.rate}")
+    if config.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+
+
+def load_ground_truth(config: BagEvalConfig, bag: BagReader) -> tuple[Trajectory, dict[str, object]]:
+    if config.gt_tum is not None:
+        return read_gt_tum(config.gt_tum)
+    return read_gt_topic(bag, str(config.gt_topic), config.gt_child_frame, config.gt_parent_frame)
+
+
+def _batches(frames: Iterable[BagFrame], size: int) -> Iterator[list[BagFrame]]:
+    batch: list[BagFrame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def localize_offline(bag: BagReader, topic: str, localizer: Localizer, batch_size: int,
+                     stats: FrameStats) -> tuple[FrameEstimates, dict[str, float]]:
+    """Every decodable frame of ``topic`` through the Localizer; decoding runs ahead."""
+    frames = FrameEstimates()
+    t0 = time.perf_counter()
+    decoded = prefetch(iter_bag_images(bag, topic, stats), depth=2 * batch_size, name="bag-decode")
+    with closing(decoded):  # stops the decode thread on an early exit
+        for batch in _batches(decoded, batch_size):
+            for frame, est in zip(batch, localizer.localize_batch([f.rgb for f in batch])):
+                frames.add(frame.stamp_ns, frame.index, est)
+    wall = time.perf_counter() - t0
+    n = len(frames.estimates)
+    return frames, {"wall_s": wall, "images_per_s": n / wall if wall > 0 and n else 0.0}
+
+
+def match_ground_truth(frames: FrameEstimates, traj: Trajectory, max_dt: float,
+                       anchors_world: np.ndarray) -> tuple[EvaluationResult, FrameEstimates, int]:
+    """Score the frames that have ground truth; returns the result, those frames, and the
+    number left out for lack of ground truth within ``max_dt``."""
+    ordered = frames.sorted()
+    stamps_s = np.asarray(ordered.stamps_ns, dtype=np.float64) * 1e-9
+    gt_p, gt_q, valid = traj.interpolate(stamps_s, max_dt)
+    keep = np.flatnonzero(valid)
+    kept = FrameEstimates([ordered.stamps_ns[i] for i in keep], [ordered.indices[i] for i in keep],
+                          [ordered.estimates[i] for i in keep])
+    if not len(keep):
+        raise BagError(f"no image stamp has ground truth within --max-dt {max_dt} s "
+                       f"(images {_span(stamps_s)}, ground truth {_span(traj.stamps)}): "
+                       "wrong topic, clock, or too small --max-dt?")
+    names = [f"frame{i:06d}" for i in kept.indices]
+    result = collect(names, stamps_s[keep], kept.estimates, gt_p[keep], gt_q[keep], anchors_world)
+    return result, kept, int(len(ordered.stamps_ns) - len(keep))
+
+
+def _span(stamps_s: np.ndarray) -> str:
+    if not len(stamps_s):
+        return "none"
+    return f"{len(stamps_s)} from {np.min(stamps_s):.3f} to {np.max(stamps_s):.3f} s"
+
+
+def _fresh_output_bag(path: Path) -> Path:
+    """Remove an earlier output bag at ``path`` (only if it is one)."""
+    if path.exists():
+        if not (path / "metadata.yaml").is_file():
+            raise BagError(f"{path} exists and is not a bag: refusing to overwrite it")
+        shutil.rmtree(path)
+    return path
+
+
+def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: FrameEstimates,
+                  anchors_world: np.ndarray, decode_mode: str, extra: dict[str, object],
+                  recorded_bag: Path | None = None) -> dict[str, Path]:
+    """Report files, error-over-time plot and the estimates bag (unless ``recorded_bag``
+    already holds what a live node published)."""
+    title = f"{Path(config.bag).name} {config.image_topic} ({config.mode}, {decode_mode})"
+    paths = write_report(result, config.out, title, extra, plots=config.plots)
+    if config.plots:
+        from .plots import plot_error_over_time
+
+        paths["error_over_time"] = plot_error_over_time(result, Path(config.out) / "error_over_time.png",
+                                                        title)
+    if recorded_bag is not None:
+        paths["estimates_bag"] = recorded_bag
+    else:
+        items = [(s, e) for s, e in zip(frames.stamps_ns, frames.estimates) if e is not None]
+        paths["estimates_bag"] = write_estimates_bag(_fresh_output_bag(Path(config.out) / "estimates_bag"),
+                                                     items, MAP_FRAME, anchors_world, decode_mode,
+                                                     config.storage)
+    return paths
+
+
+def bag_eval(config: BagEvalConfig) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
+    """Run the evaluation; returns the result, the written paths and the summary extras."""
+    validate(config)
+    if config.mode == "live":
+        from ..ros.bag_replay import run_live  # rclpy only when asked for
+
+        return run_live(config)
+    stats = FrameStats()
+    with BagReader(config.bag) as bag:  # bag and ground-truth problems show before the model loads
+        bag.connections(config.image_topic, IMAGE_TYPES, "image")
+        traj, gt_info = load_ground_truth(config, bag)
+        localizer = Localizer.from_checkpoint(config.weights, config.device, config.fp16,
+                                              config.decode, config.top_k, config.batch_size)
+        frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats)
+    if not frames.estimates:
+        raise BagError(f"no decodable image on {config.image_topic!r} in {config.bag} "
+                       f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
+    result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
+    extra: dict[str, object] = {
+        "mode": "offline", "bag": str(config.bag), "image_topic": config.image_topic,
+        "weights": str(config.weights), "decode": localizer.decode, "top_k": localizer.top_k,
+        "device": str(localizer.device), "max_dt_s": config.max_dt,
+        "frames_localized": len(frames.estimates), "frames_without_gt": no_gt,
+        **stats.as_dict(), **gt_info, **speed}
+    paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
+                          extra)
+    return result, paths, extra
