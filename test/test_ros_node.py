@@ -1,6 +1,7 @@
 """The real node over real DDS: images in; pose, TF, AnchorDebug, markers, diagnostics out."""
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -254,3 +255,23 @@ def test_max_rate_hz_limits_processing_and_drops_the_rest(raw) -> None:
         assert after["dropped"] - before["dropped"] > 0
     finally:
         raw.node.set_parameters([Parameter("max_rate_hz", value=0.0)])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime missing")
+def test_onnx_export_runs_on_the_onnxruntime_backend(ros_context, plumbing_checkpoint,
+                                                     tmp_path) -> None:
+    from anchor_reloc_ros.core.onnx_export import export_onnx
+
+    onnx_path = export_onnx(plumbing_checkpoint, tmp_path / "model.onnx")
+    h = Harness({"weights": str(onnx_path), "device": "cpu", "backend": "onnxruntime",
+                 "base_frame": "camera_optical", "image_topic": "onnx/image"})
+    try:
+        assert h.node.localizer.backend.name == "onnxruntime"
+        pose_inbox = h.subscribe(PoseWithCovarianceStamped, f"{NS}/pose")
+        images = h.publisher(Image, "/onnx/image")
+        stamp, rgb = 90_000_000_000, random_rgb(9)
+        pose = h.publish_until(images, image_msg(rgb, "rgb8", stamp), pose_inbox, _has_stamp(stamp))
+        np.testing.assert_allclose(pose_msg_to_matrix(pose.pose.pose),
+                                   h.node.localizer.localize(rgb).transform(), atol=1e-5)
+    finally:
+        h.close()

@@ -153,15 +153,12 @@ class AnchorRelocNode(Node):
         # Fail fast, before importing torch, on the commonest start-up mistake.
         if not self._weights_path.is_file():
             raise CheckpointError(f"weights file not found: {self._weights_path}")
-        import torch
+        from ..core.backend_factory import make_localizer
 
-        from ..core.localizer import Localizer
-
-        if p.cpu_threads > 0:
-            torch.set_num_threads(p.cpu_threads)
         try:
-            localizer = Localizer.from_checkpoint(self._weights_path, device=p.device,
-                                                  fp16=p.fp16, decode=p.decode, top_k=p.top_k)
+            localizer = make_localizer(self._weights_path, backend=p.backend, device=p.device,
+                                       fp16=p.fp16, decode=p.decode, top_k=p.top_k,
+                                       threads=p.cpu_threads)
         except AnchorRelocError as exc:
             text = str(exc)
             if str(self._weights_path) not in text:
@@ -405,7 +402,7 @@ class AnchorRelocNode(Node):
         p = self._params
         extra = {
             "device": str(self._localizer.device),
-            "backend": "torch",
+            "backend": getattr(self._localizer.backend, "name", "torch"),
             "weights": str(self._weights_path),
             "decode": self._localizer.decode,
             "tf_mode": p.tf_mode,

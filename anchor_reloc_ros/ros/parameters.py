@@ -22,8 +22,7 @@ from rclpy.node import Node
 from ..core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("torch", "onnxruntime", "tensorrt", "auto")
-IMPLEMENTED_BACKENDS = ("torch", "auto")
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
 TF_MODES = ("none", "map_to_odom", "map_to_base", "map_to_camera")
@@ -41,17 +40,18 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("weights", "", "Checkpoint file (.safetensors, from anchor-reloc train); a relative "
-              "path is also searched in the package's share/weights directory", read_only=True),
+    ParamSpec("weights", "", "Checkpoint (.safetensors from anchor-reloc train, or an .onnx "
+              "export); a relative path is also searched in the package's share/weights "
+              "directory", read_only=True),
     ParamSpec("device", "auto", "Compute device: auto (CUDA if present, else CPU), cpu, cuda or "
               "cuda:N", read_only=True),
-    ParamSpec("cpu_threads", 0, "torch CPU threads for inference; 0 = torch's default (all "
-              "cores). Leave cores to the rest of the robot stack", read_only=True,
+    ParamSpec("cpu_threads", 0, "CPU threads for inference (torch or ONNX Runtime); 0 = the "
+              "library default (all cores). Leave cores to the rest of the robot stack", read_only=True,
               range=(0, 256)),
     ParamSpec("fp16", False, "Half-precision inference (CUDA only; ignored on CPU)", read_only=True),
-    ParamSpec("backend", "torch", "Inference backend: torch (onnxruntime and tensorrt are "
-              "reserved names, not implemented yet; auto = torch)", read_only=True,
-              choices=BACKENDS),
+    ParamSpec("backend", "auto", "Inference backend: auto (torch for .safetensors, ONNX Runtime "
+              "for .onnx), torch, onnxruntime or tensorrt (these two need an .onnx export)",
+              read_only=True, choices=BACKENDS),
     ParamSpec("image_topic", "image_raw", "Camera image topic (base name for the compressed "
               "transport: <image_topic>/compressed)", read_only=True),
     ParamSpec("image_transport", "raw", "raw = sensor_msgs/Image, compressed = "
@@ -152,12 +152,10 @@ def validate(name: str, value: Any) -> str | None:
         return f"parameter '{name}' = {value!r} is invalid: expected one of {', '.join(spec.choices)}"
     if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
         return f"parameter '{name}' = {value!r} is out of range [{spec.range[0]}, {spec.range[1]}]"
-    if name == "backend" and value not in IMPLEMENTED_BACKENDS:
-        return f"parameter 'backend' = {value!r} is reserved but not implemented yet; use 'torch'"
     if name == "device" and not _DEVICE_RE.match(value):
         return f"parameter 'device' = {value!r} is invalid: expected auto, cpu, cuda or cuda:N"
     if name == "weights" and not value.strip():
-        return "parameter 'weights' is empty: set it to a checkpoint file (.safetensors)"
+        return "parameter 'weights' is empty: set it to a checkpoint file (.safetensors or .onnx)"
     if name == "image_topic" and (not value or any(c.isspace() for c in value)):
         return f"parameter 'image_topic' = {value!r} is not a valid topic name"
     if name in ("map_frame", "odom_frame", "base_frame") or (name == "camera_frame" and value):
