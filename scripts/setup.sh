@@ -79,9 +79,11 @@ mkdir -p "$STAMPS"
 hash_files() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 PY_VERSION="$("$PY" -c 'import sys; print(sys.version)')"
 DEPS_HASH="$( { echo "$PY_VERSION"; hash_files pyproject.toml scripts/setup.sh; } | sha256sum | cut -d' ' -f1)"
-mapfile -t BUILD_FILES < <(find pyproject.toml package.xml CMakeLists.txt cmake msg pip_interfaces \
+mapfile -t BUILD_FILES < <(find pyproject.toml package.xml CMakeLists.txt cmake msg \
                              -type f ! -name '*.pyc' | LC_ALL=C sort)
 BUILD_HASH="$( { echo "$DEPS_HASH"; hash_files "${BUILD_FILES[@]}"; } | sha256sum | cut -d' ' -f1)"
+mapfile -t TF2_FILES < <(find cmake pip_interfaces -type f ! -name '*.pyc' | LC_ALL=C sort)
+TF2_HASH="$( { echo "$DEPS_HASH"; hash_files "${TF2_FILES[@]}"; } | sha256sum | cut -d' ' -f1)"
 stamp_is() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 
 # Imports checked from outside the repository, so the installed packages are tested;
@@ -141,12 +143,12 @@ fi
 standin_installed() { "$PY" -m pip show -q anchor-reloc-tf2-msgs-standin >/dev/null 2>&1; }
 if (cd / && "$PY" -c 'import tf2_msgs.msg' >/dev/null 2>&1) && ! standin_installed; then
   log "tf2_msgs found (a real ROS install); no stand-in needed"
-elif standin_installed && stamp_is tf2_msgs "$BUILD_HASH"; then
+elif standin_installed && stamp_is tf2_msgs "$TF2_HASH"; then
   log "stand-in tf2_msgs up to date"
 else
   log "building the stand-in tf2_msgs/TFMessage (pip_interfaces/tf2_msgs)"
   "${PIP[@]}" install --no-build-isolation --no-deps ./pip_interfaces/tf2_msgs
-  echo "$BUILD_HASH" > "$STAMPS/tf2_msgs"
+  echo "$TF2_HASH" > "$STAMPS/tf2_msgs"
 fi
 
 # --- 6. check -------------------------------------------------------------------------
