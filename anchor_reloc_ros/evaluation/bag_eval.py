@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.anchors import RouteFrame
+from ..core.checkpoint import read_metadata
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
 from ..core.localizer import Localizer
+from ..core.metrics import summarize_errors
 from ..core.trajectory import Trajectory
 from ..data.prefetch import prefetch
 from ..data.rosbag_estimates import write_estimates_bag
@@ -179,30 +182,67 @@ def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: Frame
     return paths
 
 
+def anchors_from_weights(weights: Path) -> np.ndarray:
+    """World anchor positions from a checkpoint's metadata (no model load)."""
+    meta = read_metadata(Path(weights))
+    route = np.asarray(meta.get("anchors", {}).get("positions_route", []), dtype=np.float64).reshape(-1, 3)
+    return RouteFrame.from_dict(meta["route_frame"]).to_world(route) if len(route) else np.zeros((0, 3))
+
+
 def bag_eval(config: BagEvalConfig) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
     """Run the evaluation; returns the result, the written paths and the summary extras."""
     validate(config)
-    if config.mode == "live":
-        from ..ros.bag_replay import run_live  # rclpy only when asked for
-
-        return run_live(config)
-    stats = FrameStats()
     with BagReader(config.bag) as bag:  # bag and ground-truth problems show before the model loads
         bag.connections(config.image_topic, IMAGE_TYPES, "image")
         traj, gt_info = load_ground_truth(config, bag)
-        localizer = Localizer.from_checkpoint(config.weights, config.device, config.fp16,
-                                              config.decode, config.top_k, config.batch_size)
+    common = {"mode": config.mode, "bag": str(config.bag), "image_topic": config.image_topic,
+              "weights": str(config.weights), "max_dt_s": config.max_dt, **gt_info}
+    run = _live if config.mode == "live" else _offline
+    return run(config, traj, common)
+
+
+def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
+             ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
+    localizer = Localizer.from_checkpoint(config.weights, config.device, config.fp16, config.decode,
+                                          config.top_k, config.batch_size)
+    stats = FrameStats()
+    with BagReader(config.bag) as bag:
         frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats)
     if not frames.estimates:
         raise BagError(f"no decodable image on {config.image_topic!r} in {config.bag} "
                        f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
     result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
     extra: dict[str, object] = {
-        "mode": "offline", "bag": str(config.bag), "image_topic": config.image_topic,
-        "weights": str(config.weights), "decode": localizer.decode, "top_k": localizer.top_k,
-        "device": str(localizer.device), "max_dt_s": config.max_dt,
-        "frames_localized": len(frames.estimates), "frames_without_gt": no_gt,
-        **stats.as_dict(), **gt_info, **speed}
+        **common, "decode": localizer.decode, "top_k": localizer.top_k, "device": str(localizer.device),
+        "frames_localized": len(frames.estimates), "frames_without_gt": no_gt, **stats.as_dict(), **speed}
     paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
                           extra)
+    return result, paths, extra
+
+
+def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
+          ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
+    from ..ros.bag_replay import LiveOptions, replay_live  # rclpy only when asked for
+
+    anchors = anchors_from_weights(config.weights)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recording = _fresh_output_bag(out / "estimates_bag")
+    run = replay_live(Path(config.bag), config.image_topic, recording, out / "node.log",
+                      LiveOptions(Path(config.weights), config.device, config.fp16, config.decode,
+                                  config.top_k, config.rate))
+    frames = FrameEstimates(list(run.stamps_ns), list(run.indices),
+                            [run.estimates.get(s) for s in run.stamps_ns])
+    result, _, no_gt = match_ground_truth(frames, traj, config.max_dt, anchors)
+    answered = np.isfinite(result.translation_error)
+    processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
+    extra: dict[str, object] = {
+        **common, "decode": config.decode, "top_k": config.top_k, "device": config.device,
+        "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
+        **run.frame_stats.as_dict(), **run.stats,
+        # the same metrics over the frames the node answered (the main ones count drops as failures)
+        **{f"answered_{k}": v for k, v in processed.items()}}
+    paths = write_outputs(config, result, frames.sorted(), anchors, config.decode, extra,
+                          recorded_bag=recording)
+    paths["node_log"] = out / "node.log"
     return result, paths, extra

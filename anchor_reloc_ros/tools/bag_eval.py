@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"rate: {extra['input_rate_hz']:.1f} Hz in, {extra['output_rate_hz']:.1f} Hz out; "
               f"latency p50 {extra['latency_p50_ms']:.1f} ms, p95 {extra['latency_p95_ms']:.1f} ms; "
-              f"dropped {extra['dropped']} of {extra['published']}")
+              f"dropped {extra['dropped']} of {extra['published']} (counted as failures above)")
+        print(f"answered frames only: median {extra['answered_median_translation_m']:.3f} m, "
+              f"{extra['answered_median_rotation_deg']:.2f} deg")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0
