@@ -42,6 +42,11 @@ def small_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_scene(SceneConfig(out_dir=tmp_path_factory.mktemp("street") / "scene", **SMALL))
 
 
+@pytest.fixture(scope="module")
+def small_plan(small_scene: Path) -> generate.ScenePlan:
+    return plan_scene(SceneConfig(out_dir=small_scene, **SMALL))
+
+
 def _read_camera_yaml(path: Path) -> tuple[int, int, np.ndarray]:
     text = path.read_text()
     width = int(re.search(r"^image_width: (\d+)", text, re.M).group(1))
@@ -74,10 +79,10 @@ def test_small_scene_is_readable(small_scene: Path) -> None:
 
 
 @needs_egl
-def test_stored_poses_and_intrinsics_reproduce_the_rendered_camera(small_scene: Path) -> None:
+def test_stored_poses_and_intrinsics_reproduce_the_rendered_camera(small_scene: Path, small_plan) -> None:
     """A bright marker placed via the STORED pose and camera.yaml lands on the predicted pixel,
     and re-rendering the scene at the pose the generator used reproduces the stored image."""
-    plan = plan_scene(SceneConfig(out_dir=small_scene, **SMALL))
+    plan = small_plan
     _, _, K = _read_camera_yaml(small_scene / "camera.yaml")
     rng = np.random.default_rng(0)
     for split in plan.splits:
@@ -137,8 +142,8 @@ def test_train_and_test_walks_differ(tmp_path: Path) -> None:
 
 
 @needs_egl
-def test_test_only_occluders_show_up_in_test_frames(small_scene: Path) -> None:
-    plan = plan_scene(SceneConfig(out_dir=small_scene, **SMALL))
+def test_test_only_occluders_show_up_in_test_frames(small_plan: generate.ScenePlan) -> None:
+    plan = small_plan
     test = plan.splits[1]
     r = SceneRenderer(plan.camera, plan.textures, plan.layout.meshes, samples=0)
     try:

@@ -11,20 +11,23 @@ from .textures import TextureSet
 
 
 
-def _wall_decor(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator, route: Route, s: float,
-                d: float) -> None:
-    """A door, poster or window on the wall at route coordinate ``(s, d)``."""
-    kind = rng.choice(["door", "poster", "poster", "window"])
+def _wall_item(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator, origin: np.ndarray,
+               along: np.ndarray, inward: np.ndarray) -> float:
+    """A door, poster or window on a wall, starting at ground point ``origin`` and running along
+    the unit vector ``along``; ``inward`` is the wall's unit normal into the room. Returns its width."""
+    kind = str(rng.choice(["door", "poster", "poster", "window"]))
     width, z0, z1, layer, emissive = {
         "door": (1.0, 0.0, 2.1, ts.pick(rng, "wood"), 0.0),
         "poster": (rng.uniform(0.6, 1.6), 1.1, rng.uniform(1.7, 2.3), ts.pick(rng, "poster"), 0.0),
         "window": (rng.uniform(1.2, 2.0), 0.9, 2.3, ts.pick(rng, "poster"), 1.0),
-    }[str(kind)]
-    inset = -np.sign(d) * 0.02  # just in front of the wall
-    a = route.to_world(np.array([s, s + width]), d + inset, 0.0)
-    corners = np.array([[*a[0, :2], z0], [*a[1, :2], z0], [*a[1, :2], z1], [*a[0, :2], z1]])
+    }[kind]
+    a = np.asarray(origin[:2], float) + 0.02 * np.asarray(inward[:2], float)  # just in front of the wall
+    b = a + width * np.asarray(along[:2], float)
+    corners = np.array([[*a, z0], [*b, z0], [*b, z1], [*a, z1]])
     uv = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
-    mb.add_quad(corners, uv if d < 0 else uv[[1, 0, 3, 2]], layer, emissive=emissive)
+    viewer_right = np.array([inward[1], -inward[0]])  # (-inward) x up
+    mb.add_quad(corners, uv if np.dot(viewer_right, along[:2]) > 0 else uv[[1, 0, 3, 2]], layer, emissive=emissive)
+    return width
 
 
 def _indoor_occluders(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator, route: Route,
@@ -46,19 +49,22 @@ def _indoor_occluders(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator,
 
 
 def _rounded_rectangle(half_x: float, half_y: float, radius: float, step: float = 0.1) -> np.ndarray:
-    """Counter-clockwise loop points (the room's inside is on the walker's left)."""
+    """Counter-clockwise loop points (the room's inside is on the walker's left).
+
+    Only the corner arcs are sampled; consecutive arcs are joined by straight sides.
+    """
     corners = ((half_x - radius, half_y - radius, 0.0), (-half_x + radius, half_y - radius, 0.5 * np.pi),
                (-half_x + radius, -half_y + radius, np.pi), (half_x - radius, -half_y + radius, 1.5 * np.pi))
     pts = []
-    for cx, cy, a0 in corners:  # arcs; straight sides join consecutive arcs
+    for cx, cy, a0 in corners:
         a = a0 + np.linspace(0.0, 0.5 * np.pi, max(2, int(radius * np.pi / 2 / step)))
         pts.append(np.stack([cx + radius * np.cos(a), cy + radius * np.sin(a)], axis=1))
-    return Route.from_points(np.concatenate(pts), closed=True).point(np.arange(0.0, 2 * (half_x + half_y) * 2, step))
+    return np.concatenate(pts)
 
 
 def build_room(rng: np.random.Generator, ts: TextureSet) -> SceneLayout:
-    hx, hy, height = rng.uniform(6.0, 8.0), rng.uniform(4.5, 6.0), rng.uniform(3.0, 3.4)
-    margin = 2.0
+    hx, hy, height = rng.uniform(8.0, 10.0), rng.uniform(5.5, 7.0), rng.uniform(3.0, 3.4)
+    margin = 2.5
     route = Route.from_points(_rounded_rectangle(hx - margin, hy - margin, 1.5), closed=True)
     mb, test_only = MeshBuilder(), MeshBuilder()
     floor = np.array([[-hx, -hy, 0.0], [hx, -hy, 0.0], [hx, hy, 0.0], [-hx, hy, 0.0]])
@@ -70,14 +76,20 @@ def build_room(rng: np.random.Generator, ts: TextureSet) -> SceneLayout:
         w = float(np.linalg.norm(b - a))
         mb.add_quad(corners, np.array([[0, height], [w, height], [w, 0], [0, 0]]) / 2.0, ts.pick(rng, "plaster"),
                     tint=random_tint(rng, 0.2))
-    for s in np.arange(0.0, route.length, 1.0):  # wall decor and furniture, seen across the loop
-        if not (is_straight(route, s) and is_straight(route, s + 2.0)):
-            continue
-        if rng.random() < 0.25:
-            _wall_decor(mb, ts, rng, route, s, -margin)
-        elif rng.random() < 0.2:
-            xy, yaw = place(route, s, -margin + 0.35)
-            add_cabinet(mb, ts, rng, xy, yaw, (rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.6), rng.uniform(0.8, 2.1)))
+    for k in range(4):  # decor and furniture along each wall
+        a, b = floor[k, :2], floor[(k + 1) % 4, :2]
+        along = (b - a) / np.linalg.norm(b - a)
+        inward = np.array([-along[1], along[0]])  # corners run counter-clockwise
+        x, wall_length = rng.uniform(0.3, 1.5), float(np.linalg.norm(b - a))
+        while x < wall_length - 2.2:
+            if rng.random() < 0.5:
+                x += _wall_item(mb, ts, rng, a + x * along, along, inward)
+            else:
+                size = (rng.uniform(0.6, 1.8), rng.uniform(0.4, 0.7), rng.uniform(0.8, 2.1))
+                centre = a + (x + size[0] / 2) * along + (size[1] / 2 + 0.01) * inward
+                add_cabinet(mb, ts, rng, centre, float(np.arctan2(along[1], along[0])), size)
+                x += size[0]
+            x += rng.uniform(0.2, 1.5)
     for x in np.arange(-hx + margin + 2.2, hx - margin - 1.8, 2.6):  # central island of tables
         xy = (x + rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3))
         if rng.random() < 0.7:
@@ -86,8 +98,9 @@ def build_room(rng: np.random.Generator, ts: TextureSet) -> SceneLayout:
             add_cabinet(mb, ts, rng, xy, rng.uniform(0, np.pi), (1.2, 0.5, rng.uniform(1.0, 1.8)))
     for x in np.arange(-hx + 1.5, hx, 3.0):  # ceiling lights
         for y in (-hy / 2, hy / 2):
-            quad = np.array([[x - 0.6, y - 0.3, 0], [x + 0.6, y - 0.3, 0], [x + 0.6, y + 0.3, 0], [x - 0.6, y + 0.3, 0]])
-            mb.add_quad(quad + [0, 0, height - 0.01], np.zeros((4, 2)), ts.first("white"), emissive=1.0)
+            quad = np.array([[x - 0.6, y - 0.3], [x + 0.6, y - 0.3], [x + 0.6, y + 0.3], [x - 0.6, y + 0.3]])
+            mb.add_quad(np.column_stack([quad, np.full(4, height - 0.01)]), np.zeros((4, 2)), ts.first("white"),
+                        emissive=1.0)
     occluders = _indoor_occluders(test_only, ts, rng, route, (0.0, route.length), (0.9, 1.2), 0.25)
     s0 = rng.uniform(0.0, route.length)
     s1 = rng.uniform(0.0, route.length)
@@ -137,7 +150,9 @@ def build_corridor(rng: np.random.Generator, ts: TextureSet) -> SceneLayout:
         if not (is_straight(route, s) and is_straight(route, s + 2.0)):
             continue
         if rng.random() < 0.35:
-            _wall_decor(mb, ts, rng, route, s, side * CORRIDOR_HALF)
+            along = np.append(route.tangent(s), 0.0)
+            inward = -side * np.array([-along[1], along[0]])
+            _wall_item(mb, ts, rng, route.to_world(s, side * CORRIDOR_HALF, 0.0), along, inward)
         elif rng.random() < 0.08:
             xy, yaw = place(route, s, side * (CORRIDOR_HALF - 0.22))
             add_cabinet(mb, ts, rng, xy, yaw, (rng.uniform(0.8, 1.6), 0.4, rng.uniform(0.5, 1.9)))

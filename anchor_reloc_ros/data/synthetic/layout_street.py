@@ -91,7 +91,8 @@ def _building_rows(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator, ro
                    ts.first("roof"), tile=(6.0, 2.0 * FLOOR_HEIGHT), snap=True)
 
 
-def _furniture(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator, route: Route) -> list[list[tuple[float, float]]]:
+def _furniture(mb: MeshBuilder, ts: TextureSet, rng: np.random.Generator,
+               route: Route) -> list[list[tuple[float, float]]]:
     """Trees, lamps and parked cars; returns the occupied parking intervals per side."""
     L = route.length
     parked: list[list[tuple[float, float]]] = []

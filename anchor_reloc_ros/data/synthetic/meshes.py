@@ -48,13 +48,13 @@ class MeshBuilder:
 
     def add_box(self, center_xy: Sequence[float], z0: float, size: Sequence[float], yaw: float,
                 side_layer: int, top_layer: int | None = None, tile: Sequence[float] = (1.0, 1.0),
-                tint: Sequence[float] = (1.0, 1.0, 1.0), bottom: bool = False, snap: bool = False,
+                tint: Sequence[float] = (1.0, 1.0, 1.0), snap: bool = False,
                 emissive: float = 0.0) -> None:
         """Box standing on ``z0`` with ``size = (length, width, height)`` rotated by ``yaw``.
 
         Side faces repeat the texture every ``tile = (u metres, v metres)``; with
         ``snap`` the repeat count is rounded to whole tiles (facade window grids).
-        The bottom face is added only with ``bottom`` (rooms seen from inside).
+        The bottom face is omitted.
         """
         length, width, height = size
         R = _rot_z(yaw)
@@ -73,11 +73,7 @@ class MeshBuilder:
             self.add_quad(local @ R.T + origin, uv, side_layer, tint, emissive)
         top = np.array([[hx, -hy, height], [hx, hy, height], [-hx, hy, height], [-hx, -hy, height]])
         top_uv = np.array([[0, 0], [width, 0], [width, length], [0, length]]) / tile[0]
-        cap_layer = side_layer if top_layer is None else top_layer
-        self.add_quad(top @ R.T + origin, top_uv, cap_layer, tint, emissive)
-        if bottom:
-            floor = top * np.array([1.0, 1.0, 0.0])
-            self.add_quad(floor @ R.T + origin, top_uv, cap_layer, tint, emissive)
+        self.add_quad(top @ R.T + origin, top_uv, side_layer if top_layer is None else top_layer, tint, emissive)
 
     def add_cylinder(self, center_xy: Sequence[float], z0: float, radius: float, height: float,
                      layer: int, tint: Sequence[float] = (1.0, 1.0, 1.0), sides: int = 8) -> None:

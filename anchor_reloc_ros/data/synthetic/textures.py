@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -24,17 +25,24 @@ _PICTURES = ("coffee", "chelsea", "astronaut", "rocket", "hubble_deep_field", "i
 _MATERIALS = ("brick", "brick", "gravel", "moon")
 
 
-def load_photos() -> dict[str, np.ndarray]:
-    """The bundled scikit-image photographs as float32 RGB in [0, 1] (no network)."""
+@lru_cache(maxsize=1)
+def _photo_cache() -> tuple[tuple[str, np.ndarray], ...]:
     import skimage.data
 
-    photos = {}
+    photos = []
     for name in _PHOTO_NAMES:
         img = np.asarray(getattr(skimage.data, name)()).astype(np.float32) / 255.0
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=2)
-        photos[name] = np.ascontiguousarray(img[..., :3])
-    return photos
+        img = np.ascontiguousarray(img[..., :3])
+        img.flags.writeable = False
+        photos.append((name, img))
+    return tuple(photos)
+
+
+def load_photos() -> dict[str, np.ndarray]:
+    """The bundled scikit-image photographs as read-only float32 RGB in [0, 1] (no network)."""
+    return dict(_photo_cache())
 
 
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -198,9 +206,10 @@ def build_textures(rng: np.random.Generator, counts: dict[str, int] | None = Non
         "leaves": lambda: _material(rng, photos, ("grass", "gravel"), (0.35, 0.6, 0.25), 1.6, (0.15, 0.3)),
         "roof": lambda: _material(rng, photos, ("gravel", "brick"), (0.5, 0.35, 0.3), 0.8),
         "paint": lambda: _material(rng, photos, ("moon",), (0.9, 0.9, 0.9), 0.2),
-        "cloth": lambda: random_crop(rng, photos[str(rng.choice(("astronaut", "chelsea", "coffee")))], LAYER_SIZE, LAYER_SIZE),
+        "cloth": lambda: random_crop(rng, photos[str(rng.choice(("astronaut", "chelsea", "coffee")))],
+                                     LAYER_SIZE, LAYER_SIZE),
         "sky": lambda: sky(rng),
-        "plaster": lambda: _material(rng, photos, ("gravel", "moon", "page"), (0.92, 0.9, 0.85), 0.25),
+        "plaster": lambda: _material(rng, photos, ("gravel", "moon", "brick"), (0.92, 0.9, 0.85), 0.25),
         "wood": lambda: planks(rng, photos, (0.7, 0.5, 0.3)),
         "carpet": lambda: _material(rng, photos, ("grass", "gravel"), (0.45, 0.45, 0.55), 0.5),
         "ceiling": lambda: tiles(rng, photos, (0.95, 0.95, 0.95), 2),
