@@ -65,3 +65,27 @@ def test_live_mode_reports_a_node_that_cannot_start(strip_dataset: Path, tiny_ch
                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "anchor_reloc_node exited (code 1)" in proc.stderr and "truncated" in proc.stderr, proc.stderr
+
+
+def test_bag_type_hashes_equal_the_generated_messages() -> None:
+    """Bags we write declare the same RIHS01 hashes as rosidl, so ROS tools accept them."""
+    import rclpy
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+    from rclpy.context import Context
+
+    from anchor_reloc_ros.data.rosbag_io import typestore
+    from anchor_reloc_ros.msg import AnchorDebug
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("bag_hash_check", context=context)
+        for cls, name in ((AnchorDebug, "anchor_reloc_ros/msg/AnchorDebug"),
+                          (PoseWithCovarianceStamped, "geometry_msgs/msg/PoseWithCovarianceStamped")):
+            topic = f"/hash_check/{cls.__name__}"
+            node.create_publisher(cls, topic, 1)
+            (info,) = node.get_publishers_info_by_topic(topic)
+            assert str(info.topic_type_hash) == typestore().hash_rihs01(name)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
