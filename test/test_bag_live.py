@@ -65,6 +65,7 @@ def test_live_mode_reports_a_node_that_cannot_start(strip_dataset: Path, tiny_ch
                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "anchor_reloc_node exited (code 1)" in proc.stderr and "truncated" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_bag_type_hashes_equal_the_generated_messages() -> None:

@@ -151,8 +151,9 @@ class _Session:
             msg_type, topic, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.recorder = _Recorder()
         out_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        for cls, topic in ((PoseWithCovarianceStamped, POSE_TOPIC), (AnchorDebug, ANCHOR_TOPIC)):
-            self.node.create_subscription(cls, topic, self.recorder.callback(topic), out_qos, raw=True)
+        for cls, out_topic in ((PoseWithCovarianceStamped, POSE_TOPIC), (AnchorDebug, ANCHOR_TOPIC)):
+            self.node.create_subscription(cls, out_topic, self.recorder.callback(out_topic), out_qos,
+                                          raw=True)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -199,7 +200,7 @@ def _poll(predicate: Callable[[], bool], timeout_s: float, node: NodeProcess, wh
     while not predicate():
         if not node.alive():
             raise LiveReplayError(f"anchor_reloc_node exited (code {node.proc.returncode}) while "
-                                  f"waiting for {what}; its log ({node.log_path}):\n{node.log_tail()}")
+                                  f"waiting for {what}: {node.log_tail()} (full log: {node.log_path})")
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -208,8 +209,8 @@ def _poll(predicate: Callable[[], bool], timeout_s: float, node: NodeProcess, wh
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, node: NodeProcess, what: str) -> None:
     if not _poll(predicate, timeout_s, node, what):
-        raise LiveReplayError(f"no {what} within {timeout_s:.0f} s; node log ({node.log_path}):\n"
-                              f"{node.log_tail()}")
+        raise LiveReplayError(f"no {what} within {timeout_s:.0f} s; node log ends: {node.log_tail()} "
+                              f"(full log: {node.log_path})")
 
 
 def _warm_up(session: _Session, node: NodeProcess, frame: _Frame, timeout_s: float) -> None:
@@ -222,8 +223,8 @@ def _warm_up(session: _Session, node: NodeProcess, frame: _Frame, timeout_s: flo
         session.publisher.publish(frame.raw)
         if _poll(answered, min(1.0, max(0.0, deadline - time.monotonic())), node, "a first estimate"):
             return
-    raise LiveReplayError(f"anchor_reloc_node gave no estimate within {timeout_s:.0f} s; node log "
-                          f"({node.log_path}):\n{node.log_tail()}")
+    raise LiveReplayError(f"anchor_reloc_node gave no estimate within {timeout_s:.0f} s; node log ends: "
+                          f"{node.log_tail()} (full log: {node.log_path})")
 
 
 class _Quiet:

@@ -78,7 +78,10 @@ class NodeProcess:
         self._log.close()
         return int(self.proc.returncode)
 
-    def log_tail(self) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return text[-_LOG_TAIL_CHARS:].strip()
+    def log_tail(self, lines: int = 3) -> str:
+        """The last non-empty lines of the node's output, on one line."""
+        if not self._log.closed:
+            self._log.flush()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")[-_LOG_TAIL_CHARS:]
+        tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+        return " | ".join(tail) or "(empty)"
