@@ -437,3 +437,7 @@ def main(args: list[str] | None = None) -> int:
     finally:
         rclpy.try_shutdown()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
