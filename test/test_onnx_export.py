@@ -146,3 +146,29 @@ def test_export_cli(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.Captur
     assert load_onnx_contents(out)[0]["model"]["backbone"] == "tiny_cnn"
     assert cli_main(["export", "--weights", str(tmp_path / "none.safetensors"), "--out", str(out)]) == 2
     assert "none.safetensors" in capsys.readouterr().err
+
+
+def test_cuda_graphs_need_cuda(tiny_checkpoint: Path) -> None:
+    from anchor_reloc_ros.core.backends import TorchBackend
+    from anchor_reloc_ros.core.torch_fast import CudaGraphBackend
+
+    with pytest.raises(DeviceError, match="CUDA graphs"):
+        CudaGraphBackend(TorchBackend(load_checkpoint(tiny_checkpoint).model, "cpu"))
+    assert make_localizer(tiny_checkpoint, device="cpu", cuda_graphs=True).backend.name == "torch"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_backends_agree_with_cpu(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
+    images = np.random.default_rng(5).integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    ref = make_localizer(tiny_checkpoint, device="cpu").localize_batch(images)
+    graphs = make_localizer(tiny_checkpoint, device="cuda", fp16=True, cuda_graphs=True)
+    assert graphs.backend.name == "torch-cudagraph"
+    for _ in range(2):  # the second pass replays the captured graphs
+        for a, b in zip(ref, [graphs.localize(im) for im in images]):
+            assert np.linalg.norm(a.position - b.position) < 0.05
+    from anchor_reloc_ros.core.onnx_backend import CUDA_EP, available_providers
+
+    if CUDA_EP in available_providers():
+        ort_cuda = make_localizer(tiny_onnx, backend="onnxruntime", device="cuda").localize_batch(images)
+        for a, b in zip(ref, ort_cuda):
+            np.testing.assert_allclose(b.position, a.position, atol=1e-3)

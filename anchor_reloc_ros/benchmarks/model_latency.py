@@ -26,7 +26,7 @@ from ..core.preprocessing import to_network_input
 from ..core.torch_fast import CudaGraphBackend
 from .flops import flops_per_image
 from .synthetic import random_checkpoint, random_model
-from .timing import Timing, time_calls
+from .timing import Timing, time_interleaved
 
 THROUGHPUT_BATCH = 32
 
@@ -40,7 +40,7 @@ class Effort:
 
 
 QUICK = Effort(iters=15, batch_iters=2, warmup=5, budget_s=2.0)
-FULL = Effort(iters=200, batch_iters=10, warmup=10, budget_s=15.0)
+FULL = Effort(iters=200, batch_iters=10, warmup=10, budget_s=10.0)
 
 
 @dataclass
@@ -135,30 +135,36 @@ def _batch(n: int, size_hw: tuple[int, int], seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(rng.integers(0, 256, (n, *size_hw, 3), dtype=np.uint8))
 
 
-def measure_case(case: Case, backbone: str, gflops: float, size_hw: tuple[int, int], effort: Effort) -> LatencyRow:
+def measure_cases(cases: list[Case], backbone: str, gflops: float, size_hw: tuple[int, int],
+                  effort: Effort) -> list[LatencyRow]:
+    """Batch-1 latency and batch-32 throughput of cases on one device, timed round-robin."""
     one, many = _batch(1, size_hw), _batch(THROUGHPUT_BATCH, size_hw)
-    t1 = time_calls(lambda: case.backend(one), effort.iters, effort.warmup, effort.budget_s, case.sync)
-    t32 = time_calls(lambda: case.backend(many), effort.batch_iters, 1, effort.budget_s, case.sync)
-    return LatencyRow(backbone, case.name, case.localizer_options["device"], gflops, t1.p50_ms, t1.p95_ms,
-                      THROUGHPUT_BATCH / (t32.p50_ms / 1000.0))
+    sync = cases[0].sync
+    t1 = time_interleaved({c.name: (lambda c=c: c.backend(one)) for c in cases}, effort.iters, effort.warmup,
+                          effort.budget_s * len(cases), sync)
+    t32 = time_interleaved({c.name: (lambda c=c: c.backend(many)) for c in cases}, effort.batch_iters, 1,
+                           effort.budget_s * len(cases), sync)
+    return [LatencyRow(backbone, c.name, c.localizer_options["device"], gflops, t1[c.name].p50_ms,
+                       t1[c.name].p95_ms, THROUGHPUT_BATCH / (t32[c.name].p50_ms / 1000.0)) for c in cases]
 
 
 def measure_overhead(case: Case, backbone: str, size_hw: tuple[int, int], effort: Effort,
                      camera_sizes_hw: list[tuple[int, int]]) -> OverheadRow:
-    """Localizer.localize per frame vs the bare network at batch 1 (the <= 1.25x target)."""
+    """Localizer.localize per frame vs the bare network at batch 1 (the <= 1.25x target), round-robin."""
     one = _batch(1, size_hw)
-    bare = time_calls(_bare_runner(case, one), effort.iters, effort.warmup, effort.budget_s, case.sync)
-    call = time_calls(lambda: case.backend(one), effort.iters, effort.warmup, effort.budget_s, case.sync)
-    row = OverheadRow(backbone, case.name, bare.p50_ms, call.p50_ms)
     localizer = make_localizer(case.weights, **case.localizer_options)
+    fns: dict[str, Callable[[], object]] = {"bare": _bare_runner(case, one), "call": lambda: case.backend(one)}
     for h, w in camera_sizes_hw:
         frames = _batch(8, (h, w), seed=1).numpy()
         counter = iter(range(1 << 30))
-        timing: Timing = time_calls(lambda: localizer.localize(frames[next(counter) % len(frames)]),
-                                    effort.iters, effort.warmup, effort.budget_s)
-        key = f"{w}x{h}"
+        fns[f"{w}x{h}"] = lambda frames=frames, counter=counter: localizer.localize(
+            frames[next(counter) % len(frames)])
+    timings: dict[str, Timing] = time_interleaved(fns, effort.iters, effort.warmup, effort.budget_s * 2, case.sync)
+    bare = timings.pop("bare").p50_ms
+    row = OverheadRow(backbone, case.name, bare, timings.pop("call").p50_ms)
+    for key, timing in timings.items():
         row.localizer_p50_ms[key] = timing.p50_ms
-        row.ratio[key] = timing.p50_ms / bare.p50_ms
+        row.ratio[key] = timing.p50_ms / bare
     return row
 
 
@@ -174,7 +180,11 @@ def benchmark_backbone(backbone: str, size_hw: tuple[int, int], threads: int, ef
     onnx16 = export_model_onnx(copy.deepcopy(model), meta, folder / "random_fp16.onnx", fp16=True) \
         if torch.cuda.is_available() else None
     cases = build_cases(model, ckpt, onnx32, onnx16, threads, full)
-    rows = [measure_case(c, backbone, flops / 1e9, size_hw, effort) for c in cases]
+    rows: list[LatencyRow] = []
+    for device in ("cpu", "cuda"):
+        on_device = [c for c in cases if c.localizer_options["device"] == device]
+        if on_device:
+            rows += measure_cases(on_device, backbone, flops / 1e9, size_hw, effort)
     eager = next(r.batch1_p50_ms for r in rows if r.backend == "torch-cpu-fp32")
     for r in rows:
         if r.device == "cpu":
@@ -183,10 +193,11 @@ def benchmark_backbone(backbone: str, size_hw: tuple[int, int], threads: int, ef
     cameras = [(h, w), (2 * h, 2 * w)]
     overhead = []
     for device in ("cpu", "cuda"):
-        mine = [(r, c) for r, c in zip(rows, cases) if r.device == device]
+        mine = [r for r in rows if r.device == device]
         if mine:
-            best = min(mine, key=lambda rc: rc[0].batch1_p50_ms)[1]
-            overhead.append(measure_overhead(best, backbone, size_hw, effort, cameras))
+            best = min(mine, key=lambda r: r.batch1_p50_ms).backend
+            case = next(c for c in cases if c.name == best)
+            overhead.append(measure_overhead(case, backbone, size_hw, effort, cameras))
     return rows, overhead, flops
 
 

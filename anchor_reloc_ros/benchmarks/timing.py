@@ -1,4 +1,9 @@
-"""Wall-clock timing with warm-up, a time budget, and medians / 95th percentiles."""
+"""Wall-clock timing with warm-up, a time budget, and medians / 95th percentiles.
+
+On a shared machine, other processes come and go during a run. ``time_interleaved``
+therefore times several candidates round-robin (A, B, C, A, B, C, ...), so a burst of
+load hits all of them alike and their medians and ratios stay comparable.
+"""
 from __future__ import annotations
 
 import time
@@ -27,18 +32,26 @@ def time_calls(fn: Callable[[], object], iters: int, warmup: int = 3, budget_s: 
     ``sync`` runs after every call inside the timed region (e.g. ``torch.cuda.synchronize``)
     so asynchronous devices are timed to completion.
     """
+    return time_interleaved({"fn": fn}, iters, warmup, budget_s, sync, min_samples)["fn"]
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: int = 3, budget_s: float = 20.0,
+                     sync: Callable[[], None] | None = None, min_rounds: int = 3) -> dict[str, Timing]:
+    """Round-robin timing of every function in ``fns``; ``budget_s`` bounds the whole set."""
     for _ in range(warmup):
-        fn()
+        for fn in fns.values():
+            fn()
     if sync:
         sync()
-    samples: list[float] = []
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     deadline = time.perf_counter() + budget_s
-    while len(samples) < max(iters, 1):
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        samples.append(time.perf_counter() - t0)
-        if len(samples) >= min_samples and time.perf_counter() > deadline:
+    for round_ in range(max(iters, 1)):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if sync:
+                sync()
+            samples[name].append(time.perf_counter() - t0)
+        if round_ + 1 >= min_rounds and time.perf_counter() > deadline:
             break
-    return Timing.from_seconds(samples)
+    return {name: Timing.from_seconds(values) for name, values in samples.items()}

@@ -57,6 +57,7 @@ def export_model_onnx(model: RelocNet, metadata: dict[str, Any], out_path: str |
     with warnings.catch_warnings():
         # The TorchScript exporter needs no onnxscript; torch marks it as legacy.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
         torch.onnx.export(wrapper, (example,), buf, dynamo=False, input_names=[INPUT_NAME], output_names=list(names),
                           dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
     import onnx

@@ -47,10 +47,14 @@ class _Graph:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.outputs = forward()
+        self.copied = torch.cuda.Event()
+        self.copied.record()
 
     def __call__(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.copied.synchronize()  # the previous upload has left the pinned buffer
         self.host.copy_(batch_BHW3)
         self.input.copy_(self.host, non_blocking=True)
+        self.copied.record()
         self.graph.replay()
         return {k: v.clone() for k, v in self.outputs.items()}  # the next replay overwrites the outputs
 
