@@ -1,11 +1,13 @@
 """Wall-clock timing with warm-up, a time budget, and medians / 95th percentiles.
 
 On a shared machine, other processes come and go during a run. ``time_interleaved``
-therefore times several candidates round-robin (A, B, C, A, B, C, ...), so a burst of
-load hits all of them alike and their medians and ratios stay comparable.
+therefore times several candidates in rounds (each round runs every candidate once, in
+a shuffled order), so a burst of load, or the scheduler's period, hits all of them alike
+and their medians and ratios stay comparable.
 """
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,9 +46,13 @@ def time_interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: i
     if sync:
         sync()
     samples: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    rng = random.Random(0)
     deadline = time.perf_counter() + budget_s
     for round_ in range(max(iters, 1)):
-        for name, fn in fns.items():
+        rng.shuffle(names)  # a fresh order every round: no fixed lag behind any other candidate
+        for name in names:
+            fn = fns[name]
             t0 = time.perf_counter()
             fn()
             if sync:
