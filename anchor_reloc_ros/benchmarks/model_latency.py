@@ -113,9 +113,8 @@ def build_cases(model: RelocNet, ckpt: Path, onnx_fp32: Path, onnx_fp16: Path | 
     return cases
 
 
-def _bare_runner(case: Case, batch_BHW3: torch.Tensor) -> Callable[[], object]:
+def _bare_runner(backend: InferenceBackend, batch_BHW3: torch.Tensor) -> Callable[[], object]:
     """The engine alone on a ready input (no uint8 conversion, no copies to the device)."""
-    backend = case.backend
     if isinstance(backend, OnnxBackend):
         x = np.ascontiguousarray(batch_BHW3.numpy().transpose(0, 3, 1, 2), dtype=np.float32)
         return lambda: backend.session.run(backend.output_names, {INPUT_NAME: x})
@@ -153,7 +152,9 @@ def measure_overhead(case: Case, backbone: str, size_hw: tuple[int, int], effort
     """Localizer.localize per frame vs the bare network at batch 1 (the <= 1.25x target), round-robin."""
     one = _batch(1, size_hw)
     localizer = make_localizer(case.weights, **case.localizer_options)
-    fns: dict[str, Callable[[], object]] = {"bare": _bare_runner(case, one), "call": lambda: case.backend(one)}
+    # The Localizer's own engine for all three: a second session would evict its weights from the caches.
+    engine = localizer.backend
+    fns: dict[str, Callable[[], object]] = {"bare": _bare_runner(engine, one), "call": lambda: engine(one)}
     for h, w in camera_sizes_hw:
         frames = _batch(8, (h, w), seed=1).numpy()
         counter = iter(range(1 << 30))
