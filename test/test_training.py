@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
     base = dict(data=data, out=out, backbone="tiny_cnn", pretrained=False, image_size=(48, 64), epochs=4,
-                batch_size=8, anchor_every=4, lr=3e-3, head_hidden=64, device="cpu", seed=0, val_every=0)
+                batch_size=8, anchor_every=4, lr=3e-3, head_hidden=64, device="cpu", seed=0, val_every=0, save_every_s=0.0)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -82,7 +82,7 @@ def test_sigkill_then_resume_from_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "anchor_reloc_ros.tools.cli", "train", "--data", str(data), "--out", str(out),
            "--backbone", "tiny_cnn", "--no-pretrained", "--image-size", "64x48", "--epochs", "400",
-           "--anchor-every", "4", "--device", "cpu", "--quiet"]
+           "--anchor-every", "4", "--device", "cpu", "--quiet", "--save-every", "0"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

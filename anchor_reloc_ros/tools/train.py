@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=int, default=10, help="hold out every n-th frame for validation (0 = none)")
     p.add_argument("--save-half", action="store_true", help="store fp16 weights")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--save-every", type=float, default=30.0, metavar="SECONDS",
+                   help="write last checkpoint + resumable state at most this often (always at the end)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(handler=run)
 
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train
 
     config = config_from_args(args, args.data, args.out, val_every=args.val_every,
-                              save_half=args.save_half, resume=args.resume)
+                              save_half=args.save_half, resume=args.resume, save_every_s=args.save_every)
     best = train(config, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0

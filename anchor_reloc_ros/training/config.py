@@ -41,6 +41,7 @@ class TrainConfig:
     resume: bool = False
     save_half: bool = False                # store fp16 weights (smaller files)
     threads: int = 0                       # CPU threads for torch (0 = torch default)
+    save_every_s: float = 30.0             # write last/state at most this often (and at the end)
     feature_cache: Path | None = None      # frozen-feature cache file (default: OUT/feature_cache.safetensors)
 
     def validate(self) -> None:

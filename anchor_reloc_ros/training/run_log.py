@@ -22,8 +22,16 @@ class RunLog:
         except ImportError:
             pass  # TensorBoard is optional; the CSV is the record
 
-    def write(self, row: dict) -> None:
+    def write(self, row: dict, flush: bool = True) -> None:
+        """Record an epoch; ``flush`` rewrites metrics.csv (done with each checkpoint, so the
+        CSV never lists epochs that a resumed run would repeat)."""
         self.rows.append(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(v):
+                    self._tb.add_scalar(k, v, int(row["epoch"]))
+        if not flush:
+            return
         keys: list[str] = []
         for r in self.rows:
             keys += [k for k in r if k not in keys]
@@ -34,10 +42,6 @@ class RunLog:
             writer.writeheader()
             writer.writerows(self.rows)
         tmp.replace(self.path)
-        if self._tb is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(v):
-                    self._tb.add_scalar(k, v, int(row["epoch"]))
 
     def close(self) -> None:
         if self._tb is not None:

@@ -7,6 +7,7 @@ last finished epoch with identical optimiser, scheduler and RNG state.
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -295,9 +296,19 @@ class Trainer:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
+    def _write_checkpoints(self, epoch: int, metadata: dict) -> None:
+        """last + resumable state now; best from its in-memory copy (all atomic)."""
+        if self._pending_best is not None:
+            best_model, best_meta = self._pending_best
+            save_checkpoint(self.out / "best.safetensors", best_model, best_meta, half=self.config.save_half)
+            self._pending_best = None
+        save_checkpoint(self.out / "last.safetensors", self.model, metadata, half=self.config.save_half)
+        self._save_state(epoch, metadata)
+
     def run(self) -> Path:
         best_path = self.out / "best.safetensors"
-        last_path = self.out / "last.safetensors"
+        self._pending_best = None
+        last_save = time.monotonic()
         for epoch in range(self.start_epoch, self.config.epochs):
             t0 = time.perf_counter()
             row = self._train_epoch(epoch)
@@ -314,12 +325,17 @@ class Trainer:
             else:
                 metric = row.get("train_total", math.inf)
             metadata = self._metadata(epoch, validation)
-            if metric <= self.best_metric or not best_path.exists():
+            if metric <= self.best_metric or not (best_path.exists() or self._pending_best):
                 self.best_metric, self.best_epoch = metric, epoch
-                save_checkpoint(best_path, self.model, metadata, half=self.config.save_half)
-            save_checkpoint(last_path, self.model, metadata, half=self.config.save_half)
-            self._save_state(epoch, metadata)
-            self.run_log.write(row)
+                self._pending_best = (copy.deepcopy(self.model).cpu(), metadata)
+            # Checkpoints are written at most every save_every_s (and always at the end):
+            # a kill loses at most that much work, and short epochs do not drown in I/O.
+            if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.config.epochs:
+                self._write_checkpoints(epoch, metadata)
+                self.run_log.write(row, flush=True)
+                last_save = time.monotonic()
+            else:
+                self.run_log.write(row, flush=False)
             if self.progress:
                 val = (f" val median {validation.summary['median_translation_m']:.3f} m "
                        f"{validation.summary['median_rotation_deg']:.2f} deg" if validation else "")
