@@ -8,7 +8,6 @@ k. All numbers come from evaluating through the Localizer on the test split.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.checkpoint import load_checkpoint, read_metadata
+from ..benchmarks.machine import describe_machine, machine_markdown
+from ..core.checkpoint import read_metadata
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
 from ..training.config import TrainConfig
@@ -169,7 +169,7 @@ class Benchmark:
         ratio_fusion = rows[2]["median_translation_m"][0] / posenet
         report = {"data": str(self.config.data), "budget": self.config.budget, "seeds": list(self.seeds),
                   "training": self.base.to_dict(), "rows": rows, "anchor_over_posenet": ratio,
-                  "ours_over_posenet": ratio_fusion, "ours_alpha1": a1, "spacing": spacing, "machine": machine_description(),
+                  "ours_over_posenet": ratio_fusion, "ours_alpha1": a1, "spacing": spacing, "machine": describe_machine(torch.get_num_threads()),
                   "seconds": time.perf_counter() - t_start}
         (self.out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "benchmark.md").write_text(markdown_table(report))
@@ -208,23 +208,6 @@ class Benchmark:
         return points
 
 
-def machine_description() -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass  # not Linux: platform fields above still describe the machine
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def markdown_table(report: dict) -> str:
     lines = [f"Benchmark on `{report['data']}` (budget {report['budget']}, seeds {report['seeds']}, "
              f"backbone {report['training']['backbone']}, input {report['training']['image_size']}, "
@@ -248,9 +231,7 @@ def markdown_table(report: dict) -> str:
         v = p["val_median_translation_m"]
         lines.append(f"| {p['k']} | {p['anchors']} | {v if v is None else f'{v:.2f}'} | "
                      f"{p['test_median_translation_m']:.2f} | {100 * p['test_acc_2m_5deg']:.1f}% |")
-    m = report["machine"]
-    lines += ["", f"Machine: {m.get('cpu_model', m['processor'])}, {m['cpu_count']} cores, torch {m['torch']}"
-              f"{', GPU ' + m['gpu'] if 'gpu' in m else ''}; total {report['seconds'] / 60:.1f} min.", ""]
+    lines += ["", "Machine:", machine_markdown(report["machine"]), f"- total time: {report['seconds'] / 60:.1f} min", ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,31 @@
+"""`anchor-reloc benchmark` end to end on a small dataset (tiny backbone, few epochs)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from anchor_reloc_ros.tools.cli import main
+
+
+def test_benchmark_writes_table_json_and_spacing_plot(strip_dataset: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench"
+    code = main(["benchmark", "--data", str(strip_dataset), "--out", str(out), "--seeds", "0",
+                 "--spacing", "4", "12", "--epochs", "3", "--backbone", "tiny_cnn", "--no-pretrained",
+                 "--image-size", "64x48", "--anchor-every", "6", "--device", "cpu"])
+    assert code == 0
+    report = json.loads((out / "benchmark.json").read_text())
+    methods = [r["method"] for r in report["rows"]]
+    assert len(methods) == 5 and any("PoseNet" in m for m in methods) and any("retrieval" in m for m in methods)
+    posenet = report["rows"][3]["median_translation_m"][0]
+    assert report["anchor_over_posenet"] == pytest.approx(report["rows"][0]["median_translation_m"][0] / posenet)
+    retrieval = report["rows"][4]
+    assert retrieval["map_memory_bytes"] > 0 and "48 images" in retrieval["map_memory_note"]
+    assert [p["k"] for p in report["spacing"]] == [4, 12]
+    assert report["spacing"][0]["anchors"] > report["spacing"][1]["anchors"]
+    assert (out / "anchor_spacing.png").stat().st_size > 1000
+    table = (out / "benchmark.md").read_text()
+    assert "ratio to PoseNet" in table and "Machine:" in table
+    assert "ratio to PoseNet" in capsys.readouterr().out
+    # every evaluated method left its full report behind
+    assert (out / "eval" / "retrieval" / "frames.csv").exists()
