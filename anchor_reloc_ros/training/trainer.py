@@ -31,6 +31,7 @@ from ..core.preprocessing import to_network_input
 from ..data.augment import AugmentParams, Augmenter
 from .calibration import calibrate
 from .config import TrainConfig
+from .distributed import current_context
 from .feature_cache import cache_key, compute_features, load_or_compute
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
@@ -102,6 +103,7 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         self.amp = config.amp and self.device.type == "cuda"
+        self.dist = current_context()  # rank 0 of 1 unless launched by torchrun (tools/train_ddp.py)
         resume_meta = self._resume_metadata()
         _seed_everything(config.seed)
         self.data: PreparedData = prepare_data(config, anchors_from=resume_meta)
@@ -122,7 +124,9 @@ class Trainer:
         if resume_meta is not None:
             self._load_state()
         self.features = self._prepare_features() if config.freeze_backbone else None
-        self.run_log = RunLog(self.out, keep_epochs=self.start_epoch)
+        # DDP under torchrun (training/distributed.py); a plain wrapper otherwise.
+        self.step_model = self.dist.wrap(self.model, heads_only=config.freeze_backbone)
+        self.run_log = RunLog(self.out, keep_epochs=self.start_epoch) if self.dist.is_main else None
 
     # --- resume ---------------------------------------------------------------------
     def _resume_metadata(self) -> dict | None:
@@ -182,7 +186,8 @@ class Trainer:
                 views.append(compute_features(self.model, self.data.train_images, self.device, aug))
             return {"train": torch.stack(views), "val": compute_features(self.model, self.data.val_images, self.device)}
 
-        return load_or_compute(c.feature_cache or self.out / "feature_cache.safetensors", key, compute)
+        with self.dist.main_first():  # rank 0 computes and writes the cache, the others read it
+            return load_or_compute(c.feature_cache or self.out / "feature_cache.safetensors", key, compute)
 
     # --- one epoch ------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> dict[str, float]:
@@ -197,26 +202,31 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         if self.features is not None:
             n = len(targets)
-            order = torch.randperm(n, generator=generator)
-            views = torch.randint(0, self.features["train"].shape[0], (n,), generator=generator)
+            order = self.dist.shard(torch.randperm(n, generator=generator))
+            views = self.dist.shard(torch.randint(0, self.features["train"].shape[0], (n,), generator=generator))
+            n = len(order)
             batches = [(None, order[s:s + self.config.batch_size], views[s:s + self.config.batch_size])
                        for s in range(0, n, self.config.batch_size)]
         else:
-            dataset = _AugmentedImages(self.data.train_images, self.augment_params, self.config.seed * 7919 + epoch)
-            batches = DataLoader(dataset, batch_size=self.config.batch_size, shuffle=True, generator=generator,
-                                 num_workers=self.config.workers, drop_last=len(dataset) > self.config.batch_size)
+            dataset = _AugmentedImages(self.data.train_images, self.augment_params,
+                                       self.dist.rank_seed(self.config.seed * 7919 + epoch))
+            sampler = self.dist.sampler(dataset, self.config.seed, epoch)
+            share = len(sampler) if sampler is not None else len(dataset)
+            batches = DataLoader(dataset, batch_size=self.config.batch_size, shuffle=sampler is None,
+                                 sampler=sampler, generator=generator,
+                                 num_workers=self.config.workers, drop_last=share > self.config.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
                    disable=not self.progress, unit="batch")
         for item in bar:
             if self.features is not None:
                 _, idx, view = item
                 feats = self.features["train"][view, idx].to(self.device)
-                forward = lambda: self.model.heads(feats)  # noqa: E731
+                forward = lambda: self.step_model(feats, features=True)  # noqa: E731
             else:
                 images, idx = item
                 x = to_network_input(images, self.device, torch.float32,
                                      channels_last=self.device.type == "cuda")
-                forward = lambda: self.model(x)  # noqa: E731
+                forward = lambda: self.step_model(x)  # noqa: E731
             batch_targets = {k: v.to(self.device) for k, v in targets.batch(idx).items()}
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                 outputs = forward()
@@ -330,18 +340,21 @@ class Trainer:
                 self._pending_best = (copy.deepcopy(self.model).cpu(), metadata)
             # Checkpoints are written at most every save_every_s (and always at the end):
             # a kill loses at most that much work, and short epochs do not drown in I/O.
-            if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.config.epochs:
-                self._write_checkpoints(epoch, metadata)
-                self.run_log.write(row, flush=True)
-                last_save = time.monotonic()
-            else:
-                self.run_log.write(row, flush=False)
+            if self.dist.is_main:  # one writer: every rank holds the same weights
+                if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.config.epochs:
+                    self._write_checkpoints(epoch, metadata)
+                    self.run_log.write(row, flush=True)
+                    last_save = time.monotonic()
+                else:
+                    self.run_log.write(row, flush=False)
             if self.progress:
                 val = (f" val median {validation.summary['median_translation_m']:.3f} m "
                        f"{validation.summary['median_rotation_deg']:.2f} deg" if validation else "")
                 print(f"epoch {epoch + 1}/{self.config.epochs} loss {row.get('train_total', float('nan')):.4f}"
                       f"{val} ({row['seconds']:.1f}s)", flush=True)
-        self.run_log.close()
+        if self.run_log is not None:
+            self.run_log.close()
+        self.dist.barrier()  # no rank returns before rank 0 has written the checkpoints
         return best_path
 
 
