@@ -73,5 +73,5 @@ def test_empty_and_invalid_input() -> None:
     assert not ok.any() and np.isnan(p).all() and np.isnan(q).all()
     with pytest.raises(ValueError, match="non-finite"):
         Trajectory.from_samples([0.0, np.nan], np.zeros((2, 3)), np.tile(yaw_quat(0), (2, 1)))
-    with pytest.raises(ValueError, match="2 stamps"):
+    with pytest.raises(ValueError, match="2 timestamps"):
         Trajectory.from_samples([0.0, 1.0], np.zeros((3, 3)), np.tile(yaw_quat(0), (3, 1)))

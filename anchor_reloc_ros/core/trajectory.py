@@ -19,6 +19,20 @@ import numpy as np
 from .geometry import quat_normalize, quat_slerp
 
 
+def pose_arrays(stamps: np.ndarray, positions: np.ndarray, quats_wxyz: np.ndarray,
+                what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,), (N, 3), (N, 4) float arrays; ``ValueError`` naming ``what`` on mismatched
+    lengths or non-finite values."""
+    t = np.asarray(stamps, dtype=np.float64).reshape(-1)
+    p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    q = np.asarray(quats_wxyz, dtype=np.float64).reshape(-1, 4)
+    if not len(t) == len(p) == len(q):
+        raise ValueError(f"{what}: {len(t)} timestamps, {len(p)} positions, {len(q)} quaternions")
+    if not (np.isfinite(t).all() and np.isfinite(p).all() and np.isfinite(q).all()):
+        raise ValueError(f"{what}: non-finite timestamp, position or quaternion")
+    return t, p, q
+
+
 @dataclass(frozen=True)
 class Trajectory:
     """Poses sorted by time, one per distinct timestamp (seconds)."""
@@ -37,13 +51,7 @@ class Trajectory:
 
         Raises ``ValueError`` for mismatched lengths or non-finite values.
         """
-        t = np.asarray(stamps, dtype=np.float64).reshape(-1)
-        p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
-        q = np.asarray(quats_wxyz, dtype=np.float64).reshape(-1, 4)
-        if not len(t) == len(p) == len(q):
-            raise ValueError(f"trajectory: {len(t)} stamps, {len(p)} positions, {len(q)} quaternions")
-        if not (np.isfinite(t).all() and np.isfinite(p).all() and np.isfinite(q).all()):
-            raise ValueError("trajectory: non-finite stamp, position or quaternion")
+        t, p, q = pose_arrays(stamps, positions, quats_wxyz, "trajectory")
         order = np.argsort(t, kind="stable")
         t, p, q = t[order], p[order], q[order]
         keep = np.append(t[1:] != t[:-1], True) if len(t) else np.zeros(0, bool)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.geometry import quat_normalize
+from ..core.trajectory import pose_arrays
 from .text_lines import parse_floats, parse_unit_quat, read_text_lines
 
 _HEADER = "# timestamp tx ty tz qx qy qz qw"
@@ -46,13 +47,7 @@ def write_tum(
     Timestamps get 9 decimals (nanoseconds), positions and quaternions 12.
     Raises ``ValueError`` on mismatched shapes or non-finite values.
     """
-    t = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-    p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
-    q = np.asarray(quats_wxyz, dtype=np.float64).reshape(-1, 4)
-    if not len(t) == len(p) == len(q):
-        raise ValueError(f"write_tum: {len(t)} timestamps, {len(p)} positions, {len(q)} quaternions")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
-        raise ValueError("write_tum: non-finite timestamp, position or quaternion")
+    t, p, q = pose_arrays(timestamps, positions, quats_wxyz, "write_tum")
     q_xyzw = np.roll(quat_normalize(q), -1, axis=-1) if len(q) else q
     lines = [_HEADER]
     for stamp, pos, quat in zip(t, p, q_xyzw):
