@@ -183,8 +183,13 @@ def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: Frame
 
 
 def anchors_from_weights(weights: Path) -> np.ndarray:
-    """World anchor positions from a checkpoint's metadata (no model load)."""
-    meta = read_metadata(Path(weights))
+    """World anchor positions from a checkpoint's (or ONNX export's) metadata (no model load)."""
+    if Path(weights).suffix == ".onnx":
+        from ..core.onnx_export import read_onnx_metadata
+
+        meta = read_onnx_metadata(weights)
+    else:
+        meta = read_metadata(Path(weights))
     route = np.asarray(meta.get("anchors", {}).get("positions_route", []), dtype=np.float64).reshape(-1, 3)
     return RouteFrame.from_dict(meta["route_frame"]).to_world(route) if len(route) else np.zeros((0, 3))
 
@@ -229,8 +234,8 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     out.mkdir(parents=True, exist_ok=True)
     recording = _fresh_output_bag(out / "estimates_bag")
     run = replay_live(Path(config.bag), config.image_topic, recording, out / "node.log",
-                      LiveOptions(Path(config.weights), config.device, config.fp16, config.decode,
-                                  config.top_k, config.rate))
+                      LiveOptions(Path(config.weights), device=config.device, fp16=config.fp16,
+                                  decode=config.decode, top_k=config.top_k, rate=config.rate))
     frames = FrameEstimates(list(run.stamps_ns), list(run.indices),
                             [run.estimates.get(s) for s in run.stamps_ns])
     result, _, no_gt = match_ground_truth(frames, traj, config.max_dt, anchors)

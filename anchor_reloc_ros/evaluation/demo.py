@@ -36,6 +36,7 @@ class DemoConfig:
     out: Path = DEFAULT_OUT
     rate: float = 1.0             # replay speed factor
     device: str = "auto"
+    onnx: bool = True             # run the node on an ONNX export (ONNX Runtime: ~3x faster on CPU)
 
 
 @dataclass
@@ -115,7 +116,12 @@ def run_demo(plan: DemoPlan) -> DemoRun:
     from ..data.rosbag_from_dataset import GT_TOPIC
     from .bag_eval import BagEvalConfig, bag_eval
 
-    config = BagEvalConfig(plan.bag, plan.weights, plan.image_topic, Path(plan.config.out),
+    weights = plan.weights
+    if plan.config.onnx and weights.suffix == ".safetensors":
+        from ..core.onnx_export import export_onnx
+
+        weights = export_onnx(weights, Path(plan.config.out) / f"{weights.stem}.onnx")
+    config = BagEvalConfig(plan.bag, weights, plan.image_topic, Path(plan.config.out),
                            gt_topic=GT_TOPIC, mode="live", rate=plan.config.rate,
                            device=plan.config.device)
     t0 = time.perf_counter()

@@ -62,6 +62,7 @@ class LiveOptions:
     fp16: bool = False
     decode: str = "argmax"
     top_k: int = 3
+    cpu_threads: int = 1               # the replayer needs a core too; oversubscribed torch is far slower
     rate: float = 1.0
     startup_timeout_s: float = 120.0   # model load + discovery
     warmup_timeout_s: float = 60.0
@@ -252,7 +253,7 @@ def replay_live(bag_path: Path, image_topic: str, out_bag: Path, log_path: Path,
         topic = REPLAY_TOPIC + ("/compressed" if compressed else "")  # image_transport naming
         params = {"weights": Path(options.weights).resolve(), "device": options.device,
                   "fp16": options.fp16, "decode": options.decode, "top_k": options.top_k,
-                  "image_topic": topic,
+                  "cpu_threads": options.cpu_threads, "image_topic": topic,
                   "image_transport": "compressed" if compressed else "raw",
                   "camera_frame": CAMERA_FRAME, "base_frame": CAMERA_FRAME}
         node = NodeProcess(params, log_path, env)

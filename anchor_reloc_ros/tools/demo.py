@@ -25,13 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=1.0, metavar="R",
                    help="replay speed as a factor of the recorded rate (default 1)")
     p.add_argument("--device", default="auto", help="the node's device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=True,
+                   help="export the weights to ONNX and run the node with ONNX Runtime (default)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.demo import DemoConfig, format_plan, format_report, prepare, run_demo
 
-    plan = prepare(DemoConfig(args.weights, args.bag, args.out, args.rate, args.device))
+    plan = prepare(DemoConfig(args.weights, args.bag, args.out, args.rate, args.device, args.onnx))
     print(format_plan(plan), flush=True)
     print(format_report(run_demo(plan)))
     return 0
