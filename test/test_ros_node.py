@@ -130,10 +130,13 @@ def test_diagnostics_report_rates_latency_counters_and_device(raw) -> None:
     assert "anchor_reloc_node" in status.name
 
 
-@pytest.mark.parametrize("encoding, padding", [("bgr8", 4), ("mono8", 0), ("bayer_rggb8", 2),
-                                               ("yuv422", 0), ("rgba8", 0), ("mono16", 0)])
+ENCODINGS = [("bgr8", 4), ("mono8", 0), ("bayer_rggb8", 2), ("yuv422", 0), ("rgba8", 0), ("mono16", 0)]
+
+
+@pytest.mark.parametrize("encoding, padding", ENCODINGS)
 def test_camera_encodings_reach_the_model(raw, encoding: str, padding: int) -> None:
-    stamp = 10_000_000_000 + hash(encoding) % 1000
+    # a distinct stamp per case (hash() is salted per process and could collide)
+    stamp = 10_000_000_000 + 1000 * ENCODINGS.index((encoding, padding))
     msg = image_msg(random_rgb(3), encoding, stamp, padding=padding)
     pose = raw.publish_until(raw.images, msg, raw.pose, _has_stamp(stamp))
     decoded = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, False)
