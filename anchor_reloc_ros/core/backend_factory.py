@@ -12,11 +12,11 @@ import logging
 from pathlib import Path
 
 from .backends import BACKEND_CHOICES, InferenceBackend, TorchBackend
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_metadata
 from .errors import ConfigError
 from .localizer import Localizer
 from .onnx_backend import OnnxBackend, select_providers
-from .onnx_export import onnx_checkpoint_contents
+from .onnx_export import onnx_checkpoint_contents, read_onnx_metadata
 from .torch_fast import CudaGraphBackend, set_cpu_threads
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,11 @@ ONNX_SUFFIX = ".onnx"
 
 def is_onnx_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ONNX_SUFFIX
+
+
+def read_weights_metadata(path: str | Path) -> dict:
+    """The metadata JSON of a checkpoint or an ONNX export (no model is built)."""
+    return read_onnx_metadata(path) if is_onnx_path(path) else read_metadata(Path(path))
 
 
 def _check_backend(backend: str, path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.anchors import RouteFrame
-from ..core.checkpoint import read_metadata
+from ..core.backend_factory import read_weights_metadata
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
 from ..core.localizer import Localizer
@@ -184,12 +184,7 @@ def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: Frame
 
 def anchors_from_weights(weights: Path) -> np.ndarray:
     """World anchor positions from a checkpoint's (or ONNX export's) metadata (no model load)."""
-    if Path(weights).suffix == ".onnx":
-        from ..core.onnx_export import read_onnx_metadata
-
-        meta = read_onnx_metadata(weights)
-    else:
-        meta = read_metadata(Path(weights))
+    meta = read_weights_metadata(weights)
     route = np.asarray(meta.get("anchors", {}).get("positions_route", []), dtype=np.float64).reshape(-1, 3)
     return RouteFrame.from_dict(meta["route_frame"]).to_world(route) if len(route) else np.zeros((0, 3))
 

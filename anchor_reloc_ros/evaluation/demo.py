@@ -114,12 +114,12 @@ def prepare(config: DemoConfig) -> DemoPlan:
 def run_demo(plan: DemoPlan) -> DemoRun:
     """Replay the bag through the live node (bag_eval live mode) and score it."""
     from ..data.rosbag_from_dataset import GT_TOPIC
+    from ..core.backend_factory import is_onnx_path
+    from ..core.onnx_export import export_onnx
     from .bag_eval import BagEvalConfig, bag_eval
 
     weights = plan.weights
-    if plan.config.onnx and weights.suffix == ".safetensors":
-        from ..core.onnx_export import export_onnx
-
+    if plan.config.onnx and not is_onnx_path(weights):
         weights = export_onnx(weights, Path(plan.config.out) / f"{weights.stem}.onnx")
     config = BagEvalConfig(plan.bag, weights, plan.image_topic, Path(plan.config.out),
                            gt_topic=GT_TOPIC, mode="live", rate=plan.config.rate,

@@ -19,6 +19,14 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    """Lay out, write the PNG and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def horizontal_axes(points: np.ndarray) -> np.ndarray:
     """(2, 3) the two directions of largest spread: the top-view plane whatever is up."""
     P = np.asarray(points, dtype=np.float64)
@@ -53,10 +61,7 @@ def plot_top_view(result: "EvaluationResult", path: Path, title: str, max_links:
     s = result.summary
     ax.set_title(f"{title}\nmedian {s['median_translation_m']:.2f} m / {s['median_rotation_deg']:.1f} deg")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_error_cdf(result: "EvaluationResult", path: Path, title: str) -> Path:
@@ -76,10 +81,7 @@ def plot_error_cdf(result: "EvaluationResult", path: Path, title: str) -> Path:
     axs[0].set_title("translation error CDF")
     axs[1].set_title("rotation error CDF")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_error_over_time(result: "EvaluationResult", path: Path, title: str) -> Path:
@@ -99,7 +101,4 @@ def plot_error_over_time(result: "EvaluationResult", path: Path, title: str) -> 
         ax.grid(alpha=0.3)
     axs[1].set_xlabel("time since first frame (s)")
     axs[0].set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
