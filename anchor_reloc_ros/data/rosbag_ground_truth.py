@@ -7,7 +7,8 @@ TransformStamped, nav_msgs/Odometry and tf2_msgs/TFMessage (``/tf``; needs
 Convention: the ground-truth pose is taken AS the pose we estimate, i.e. the camera
 OPTICAL frame in the map, ``T_world_cam`` (what ``make-bag`` writes). No extrinsic is
 applied. Stamps come from the message header (the bag receive time when zero); the
-result is sorted by time (``core.trajectory.Trajectory``).
+result is sorted by time (``core.trajectory.Trajectory``). ``GroundTruthSource`` picks one of
+the two, as ``bag-eval`` and ``bag-export`` take it.
 """
 from __future__ import annotations
 
@@ -128,3 +129,25 @@ def read_gt_tum(path: Path | str) -> tuple[Trajectory, dict[str, object]]:
     stamps, positions, quats = read_tum(Path(path))
     traj = Trajectory.from_samples(stamps, positions, quats)
     return traj, {"gt_source": str(path), "gt_samples": len(traj)}
+
+
+@dataclass(frozen=True)
+class GroundTruthSource:
+    """Where the ground truth comes from: a bag ``topic`` (TF frames optional) or a ``tum`` file."""
+
+    topic: str | None = None
+    child_frame: str | None = None
+    parent_frame: str | None = None
+    tum: Path | None = None
+
+    def validate(self) -> None:
+        """``ConfigError`` unless exactly one of ``topic`` and ``tum`` is given."""
+        if (self.topic is None) == (self.tum is None):
+            raise ConfigError("give exactly one ground truth: --gt-topic TOPIC or --gt-tum FILE")
+
+    def load(self, bag: BagReader) -> tuple[Trajectory, dict[str, object]]:
+        """The trajectory (seconds) and a description for the report; ``bag`` is read for a topic."""
+        self.validate()
+        if self.tum is not None:
+            return read_gt_tum(self.tum)
+        return read_gt_topic(bag, str(self.topic), self.child_frame, self.parent_frame)

@@ -23,7 +23,7 @@ from ..core.errors import ConfigError, DatasetError
 from .cambridge import write_cambridge_split
 from .frames import PosedFrame
 from .prefetch import prefetch
-from .rosbag_ground_truth import read_gt_topic, read_gt_tum
+from .rosbag_ground_truth import GroundTruthSource
 from .rosbag_images import FrameStats, iter_bag_images
 from .rosbag_io import DESERIALIZE_ERRORS, BagReader
 
@@ -36,10 +36,7 @@ class ExportConfig:
     bag: Path
     image_topic: str
     out: Path
-    gt_topic: str | None = None
-    gt_child_frame: str | None = None
-    gt_parent_frame: str | None = None
-    gt_tum: Path | None = None
+    gt: GroundTruthSource
     max_dt: float = 0.1
     test_every: int | None = None                      # default rule: every 5th frame
     test_after: float | None = None                    # s from the first frame
@@ -112,8 +109,7 @@ def _export_camera_info(bag: BagReader, topic: str, out: Path) -> Path | None:
 
 def export_dataset(config: ExportConfig) -> dict[str, object]:
     """Write the dataset into ``config.out``; returns counts per split and skipped frames."""
-    if (config.gt_topic is None) == (config.gt_tum is None):
-        raise ConfigError("give exactly one ground truth: --gt-topic TOPIC or --gt-tum FILE")
+    config.gt.validate()
     split_masks(np.zeros(1), config)  # refuse bad split options before reading the bag
     out = Path(config.out)
     (out / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
@@ -122,8 +118,7 @@ def export_dataset(config: ExportConfig) -> dict[str, object]:
     frames: list[PosedFrame] = []
     no_gt = 0
     with BagReader(config.bag) as bag:
-        traj, _ = (read_gt_tum(config.gt_tum) if config.gt_tum is not None else
-                   read_gt_topic(bag, str(config.gt_topic), config.gt_child_frame, config.gt_parent_frame))
+        traj, _ = config.gt.load(bag)
         camera_yaml = (_export_camera_info(bag, config.camera_info_topic, out)
                        if config.camera_info_topic else None)
         decoded = prefetch(iter_bag_images(bag, config.image_topic, stats), depth=16, name="bag-decode")

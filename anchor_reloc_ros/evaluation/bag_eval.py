@@ -31,7 +31,7 @@ from ..core.metrics import summarize_errors
 from ..core.trajectory import Trajectory
 from ..data.prefetch import prefetch
 from ..data.rosbag_estimates import write_estimates_bag
-from ..data.rosbag_ground_truth import read_gt_topic, read_gt_tum
+from ..data.rosbag_ground_truth import GroundTruthSource
 from ..data.rosbag_images import IMAGE_TYPES, BagFrame, FrameStats, iter_bag_images
 from ..data.rosbag_io import BagError, BagReader
 from .report import EvaluationResult, collect, write_report
@@ -46,10 +46,7 @@ class BagEvalConfig:
     weights: Path
     image_topic: str
     out: Path
-    gt_topic: str | None = None
-    gt_child_frame: str | None = None
-    gt_parent_frame: str | None = None
-    gt_tum: Path | None = None
+    gt: GroundTruthSource
     mode: str = "offline"
     rate: float = 1.0             # live: replay speed factor
     max_dt: float = 0.1           # s, largest gap to the bracketing ground-truth samples
@@ -82,8 +79,7 @@ class FrameEstimates:
 
 
 def validate(config: BagEvalConfig) -> None:
-    if (config.gt_topic is None) == (config.gt_tum is None):
-        raise ConfigError("give exactly one ground truth: --gt-topic TOPIC or --gt-tum FILE")
+    config.gt.validate()
     if config.mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {config.mode!r}")
     if not config.max_dt > 0:
@@ -92,12 +88,6 @@ def validate(config: BagEvalConfig) -> None:
         raise ConfigError(f"--rate must be positive, got {config.rate}")
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
-
-
-def load_ground_truth(config: BagEvalConfig, bag: BagReader) -> tuple[Trajectory, dict[str, object]]:
-    if config.gt_tum is not None:
-        return read_gt_tum(config.gt_tum)
-    return read_gt_topic(bag, str(config.gt_topic), config.gt_child_frame, config.gt_parent_frame)
 
 
 def _batches(frames: Iterable[BagFrame], size: int) -> Iterator[list[BagFrame]]:
@@ -194,7 +184,7 @@ def bag_eval(config: BagEvalConfig) -> tuple[EvaluationResult, dict[str, Path], 
     validate(config)
     with BagReader(config.bag) as bag:  # bag and ground-truth problems show before the model loads
         bag.connections(config.image_topic, IMAGE_TYPES, "image")
-        traj, gt_info = load_ground_truth(config, bag)
+        traj, gt_info = config.gt.load(bag)
     common = {"mode": config.mode, "bag": str(config.bag), "image_topic": config.image_topic,
               "weights": str(config.weights), "max_dt_s": config.max_dt, **gt_info}
     run = _live if config.mode == "live" else _offline

@@ -114,6 +114,7 @@ def prepare(config: DemoConfig) -> DemoPlan:
 def run_demo(plan: DemoPlan) -> DemoRun:
     """Replay the bag through the live node (bag_eval live mode) and score it."""
     from ..data.rosbag_from_dataset import GT_TOPIC
+    from ..data.rosbag_ground_truth import GroundTruthSource
     from ..core.backend_factory import is_onnx_path
     from ..core.onnx_export import export_onnx
     from .bag_eval import BagEvalConfig, bag_eval
@@ -122,7 +123,7 @@ def run_demo(plan: DemoPlan) -> DemoRun:
     if plan.config.onnx and not is_onnx_path(weights):
         weights = export_onnx(weights, Path(plan.config.out) / f"{weights.stem}.onnx")
     config = BagEvalConfig(plan.bag, weights, plan.image_topic, Path(plan.config.out),
-                           gt_topic=GT_TOPIC, mode="live", rate=plan.config.rate,
+                           GroundTruthSource(topic=GT_TOPIC), mode="live", rate=plan.config.rate,
                            device=plan.config.device)
     t0 = time.perf_counter()
     _, paths, _ = bag_eval(config)

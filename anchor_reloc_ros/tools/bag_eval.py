@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.decoding import DECODE_MODES
+
+if TYPE_CHECKING:
+    from ..data.rosbag_ground_truth import GroundTruthSource
 
 GT_CONVENTION = (
     "Ground truth is taken as the pose of the frame we estimate: the camera OPTICAL frame "
@@ -25,6 +29,13 @@ def add_gt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-dt", type=float, default=0.1, metavar="S",
                    help="an image gets ground truth only between two samples at most S seconds "
                         "away on each side (linear/SLERP interpolation; default 0.1)")
+
+
+def gt_source_from_args(args: argparse.Namespace) -> GroundTruthSource:
+    """The ``GroundTruthSource`` of the options ``add_gt_arguments`` added (not --max-dt)."""
+    from ..data.rosbag_ground_truth import GroundTruthSource
+
+    return GroundTruthSource(args.gt_topic, args.gt_child_frame, args.gt_parent_frame, args.gt_tum)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.bag_eval import BagEvalConfig, bag_eval
     from ..evaluation.report import print_summary
 
-    config = BagEvalConfig(args.bag, args.weights, args.image_topic, args.out, args.gt_topic,
-                           args.gt_child_frame, args.gt_parent_frame, args.gt_tum, args.mode,
-                           args.rate, args.max_dt, args.device, args.fp16, args.decode, args.top_k,
-                           args.batch_size, not args.no_plots)
+    config = BagEvalConfig(args.bag, args.weights, args.image_topic, args.out,
+                           gt_source_from_args(args), args.mode, args.rate, args.max_dt,
+                           args.device, args.fp16, args.decode, args.top_k, args.batch_size,
+                           not args.no_plots)
     result, paths, extra = bag_eval(config)
     print_summary(result, f"{args.weights} on {args.bag} {args.image_topic} ({args.mode})")
     print(f"frames without ground truth (left out): {extra['frames_without_gt']}, "

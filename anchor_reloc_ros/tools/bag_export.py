@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .bag_eval import GT_CONVENTION, add_gt_arguments
+from .bag_eval import GT_CONVENTION, add_gt_arguments, gt_source_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.rosbag_to_dataset import ExportConfig, export_dataset, parse_range
 
-    config = ExportConfig(args.bag, args.image_topic, args.out, args.gt_topic, args.gt_child_frame,
-                          args.gt_parent_frame, args.gt_tum, args.max_dt, args.test_every, args.test_after,
+    config = ExportConfig(args.bag, args.image_topic, args.out, gt_source_from_args(args), args.max_dt,
+                          args.test_every, args.test_after,
                           parse_range(args.train_range) if args.train_range else None,
                           parse_range(args.test_range) if args.test_range else None,
                           args.camera_info_topic)
