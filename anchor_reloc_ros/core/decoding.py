@@ -12,6 +12,7 @@ not train on. The rotation variance is the calibrated floor.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +85,6 @@ class Decoder:
         self.calibration = calibration
         self.mode = mode
         self.top_k = top_k
-        self._anchor_cache: dict[torch.device, torch.Tensor] = {}
 
     @property
     def mode(self) -> str:
@@ -106,11 +106,6 @@ class Decoder:
             raise ConfigError(f"top_k must be >= 1, got {value}")
         self._top_k = int(value)
 
-    def _anchors_on(self, device: torch.device) -> torch.Tensor:
-        if device not in self._anchor_cache:
-            self._anchor_cache[device] = torch.as_tensor(self.anchors_route, dtype=torch.float32, device=device)
-        return self._anchor_cache[device]
-
     def _covariances(self, spread_route_B33: np.ndarray) -> np.ndarray:
         R, s = self.frame.R_route_world, self.frame.scale
         spread_world = s * s * np.einsum("ji,bjk,kl->bil", R, spread_route_B33, R)
@@ -119,52 +114,62 @@ class Decoder:
         cov[:, 3:, 3:] = np.eye(3) * self.calibration.rotation_var
         return cov
 
-    def decode(self, outputs: dict[str, torch.Tensor]) -> DecodedBatch:
-        if "logits_BN" in outputs:
-            return self._decode_anchor(outputs)
-        return self._decode_posenet(outputs)
+    def decode(self, outputs: Mapping[str, torch.Tensor | np.ndarray]) -> DecodedBatch:
+        """Head outputs (torch tensors on any device, or numpy arrays) -> world poses.
 
-    def _decode_posenet(self, outputs: dict[str, torch.Tensor]) -> DecodedBatch:
-        p_route = outputs["position_B3"].float().cpu().numpy().astype(np.float64)
-        q = quat_normalize(outputs["quat_B4"].float().cpu().numpy().astype(np.float64))
+        The arithmetic is numpy on the CPU: the outputs are a few hundred numbers per
+        image, where per-op dispatch of torch would cost more than the maths.
+        """
+        arrays = {name: _as_float64(value) for name, value in outputs.items()}
+        if "logits_BN" in arrays:
+            return self._decode_anchor(arrays)
+        return self._decode_posenet(arrays)
+
+    def _decode_posenet(self, outputs: dict[str, np.ndarray]) -> DecodedBatch:
+        p_route = outputs["position_B3"]
+        q = quat_normalize(outputs["quat_B4"])
         B = len(p_route)
         return DecodedBatch(self.frame.to_world(p_route), q, self._covariances(np.zeros((B, 3, 3))),
                             np.full(B, -1), np.zeros(B), np.zeros((B, 3)),
                             np.zeros((B, 0), dtype=np.int64), np.zeros((B, 0)))
 
-    def _decode_anchor(self, outputs: dict[str, torch.Tensor]) -> DecodedBatch:
+    def _decode_anchor(self, outputs: dict[str, np.ndarray]) -> DecodedBatch:
         D = self.anchor_dims
-        logits = outputs["logits_BN"].float()
-        conf = torch.softmax(logits / self.calibration.temperature, dim=1)
-        k = min(self.top_k, conf.shape[1])
-        top_conf, top_idx = torch.topk(conf, k, dim=1)                      # (B, k)
-        anchors = self._anchors_on(logits.device)[:, :D]                   # (N, D)
-        offsets = outputs["offsets_BND"].float()                           # (B, N, D)
-        hyp = anchors[top_idx] + torch.gather(offsets, 1, top_idx[..., None].expand(-1, -1, D))
+        conf = softmax(outputs["logits_BN"] / self.calibration.temperature)   # (B, N)
+        B, N = conf.shape
+        k = min(self.top_k, N)
+        top_idx = np.argsort(-conf, axis=1, kind="stable")[:, :k]            # (B, k), ties: lower index
+        rows = np.arange(B)[:, None]
+        top_conf = conf[rows, top_idx]
+        offsets = outputs["offsets_BND"].reshape(B, N, D)
+        hyp = self.anchors_route[top_idx, :D] + offsets[rows, top_idx]          # (B, k, D)
         if self.mode == "fusion":
-            w = top_conf / top_conf.sum(dim=1, keepdim=True)
+            w = top_conf / top_conf.sum(axis=1, keepdims=True)
         else:
-            w = torch.zeros_like(top_conf)
+            w = np.zeros_like(top_conf)
             w[:, 0] = 1.0
-        mean = (w[..., None] * hyp).sum(dim=1)                             # (B, D)
+        mean = np.einsum("bk,bkd->bd", w, hyp)                                  # (B, D)
         dev = hyp - mean[:, None, :]
-        spread = torch.einsum("bk,bki,bkj->bij", w, dev, dev)              # (B, D, D)
-        absolute = outputs["absolute_BA"].float()
-        n_coord = 3 - D
-
-        mean_np = mean.cpu().numpy().astype(np.float64)
-        abs_np = absolute.cpu().numpy().astype(np.float64)
-        B = len(mean_np)
-        p_route = np.concatenate([mean_np, abs_np[:, :n_coord]], axis=1)
         spread_route = np.zeros((B, 3, 3))
-        spread_route[:, :D, :D] = spread.cpu().numpy()
-        best = top_idx[:, 0]
-        best_offset = offsets[torch.arange(B, device=offsets.device), best].cpu().numpy().astype(np.float64)
+        spread_route[:, :D, :D] = np.einsum("bk,bki,bkj->bij", w, dev, dev)
+        absolute = outputs["absolute_BA"]
+        n_coord = 3 - D
+        p_route = np.concatenate([mean, absolute[:, :n_coord]], axis=1)
         offset_route = np.zeros((B, 3))
-        offset_route[:, :D] = best_offset
+        offset_route[:, :D] = offsets[rows[:, 0], top_idx[:, 0]]
         offsets_world = offset_route * self.frame.scale @ self.frame.R_route_world
-        top_idx_np = top_idx.cpu().numpy()
-        top_conf_np = top_conf.cpu().numpy().astype(np.float64)
-        return DecodedBatch(self.frame.to_world(p_route), quat_normalize(abs_np[:, n_coord:]),
-                            self._covariances(spread_route), top_idx_np[:, 0], top_conf_np[:, 0],
-                            offsets_world, top_idx_np, top_conf_np)
+        return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
+                            self._covariances(spread_route), top_idx[:, 0], top_conf[:, 0],
+                            offsets_world, top_idx, top_conf)
+
+
+def softmax(logits_BN: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so large logits cannot overflow."""
+    z = np.exp(logits_BN - logits_BN.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _as_float64(value: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)

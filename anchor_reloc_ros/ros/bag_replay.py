@@ -58,6 +58,7 @@ class LiveReplayError(AnchorRelocError):
 @dataclass
 class LiveOptions:
     weights: Path
+    backend: str = "auto"              # node parameter: auto | torch | onnxruntime | tensorrt
     device: str = "auto"
     fp16: bool = False
     decode: str = "argmax"
@@ -251,7 +252,8 @@ def replay_live(bag_path: Path, image_topic: str, out_bag: Path, log_path: Path,
         conns = bag.connections(image_topic, IMAGE_TYPES, "image")
         compressed = conns[0].msgtype.endswith("CompressedImage")
         topic = REPLAY_TOPIC + ("/compressed" if compressed else "")  # image_transport naming
-        params = {"weights": Path(options.weights).resolve(), "device": options.device,
+        params = {"weights": Path(options.weights).resolve(), "backend": options.backend,
+                  "device": options.device,
                   "fp16": options.fp16, "decode": options.decode, "top_k": options.top_k,
                   "cpu_threads": options.cpu_threads, "image_topic": topic,
                   "image_transport": "compressed" if compressed else "raw",
