@@ -34,3 +34,11 @@ def tiny_checkpoint(strip_dataset: Path, tmp_path_factory: pytest.TempPathFactor
                          image_size=(48, 64), epochs=25, batch_size=16, anchor_every=6, lr=3e-3,
                          head_hidden=64, val_every=6, device="cpu", seed=0)
     return train(config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_checkpoint`` exported to ONNX (fp32, dynamic batch)."""
+    from anchor_reloc_ros.core.onnx_export import export_onnx
+
+    return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")

@@ -122,3 +122,73 @@ def test_evo_ape_agrees_with_our_summary(evaluated: dict[str, Path]) -> None:
     ours = summary(out)
     assert float(stats["rmse"]) == pytest.approx(ours["rmse_translation_m"], rel=1e-5)
     assert float(stats["median"]) == pytest.approx(ours["median_translation_m"], rel=1e-5)
+
+
+# --- inference options: ONNX exports, backend choice, errors -------------------------------
+
+EST_COLS = tuple(range(4, 11))  # frames.csv: est_x est_y est_z est_qw est_qx est_qy est_qz
+
+
+def estimates(out: Path) -> np.ndarray:
+    return np.loadtxt(out / "frames.csv", delimiter=",", skiprows=1, usecols=EST_COLS)
+
+
+def test_bag_eval_on_onnx_export_matches_checkpoint(evaluated: dict[str, Path], tiny_onnx: Path) -> None:
+    out = evaluated["tmp"] / "bag_eval_onnx"
+    assert main(["bag-eval", str(evaluated["raw"]), "--weights", str(tiny_onnx), "--image-topic",
+                 "/camera/image_raw", "--gt-topic", "/ground_truth/pose", "--out", str(out),
+                 "--batch-size", "5", "--no-plots", "--backend", "onnxruntime", "--device", "cpu",
+                 "--threads", "1"]) == 0
+    s, ref = summary(out), summary(evaluated["bag_eval"])
+    assert (s["backend"], s["threads"], s["weights"]) == ("onnxruntime", 1, str(tiny_onnx))
+    assert ref["backend"] == "torch" and s["frames"] == ref["frames"]
+    np.testing.assert_allclose(estimates(out), estimates(evaluated["bag_eval"]), rtol=0, atol=1e-4)
+
+
+def test_eval_on_onnx_export_matches_checkpoint(evaluated: dict[str, Path], strip_dataset: Path,
+                                                tiny_onnx: Path) -> None:
+    out = evaluated["tmp"] / "eval_onnx"
+    assert main(["eval", "--weights", str(tiny_onnx), "--data", str(strip_dataset), "--out", str(out),
+                 "--no-plots", "--device", "cpu", "--threads", "1"]) == 0  # --backend auto
+    s, ref = summary(out), summary(evaluated["eval"])
+    assert s["backend"] == "onnxruntime" and ref["backend"] == "torch" and s["frames"] == ref["frames"]
+    np.testing.assert_allclose(estimates(out), estimates(evaluated["eval"]), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("tool, weights, options, message", [
+    ("eval", "ckpt", ["--backend", "onnxruntime"], "export it first"),
+    ("bag-eval", "ckpt", ["--backend", "tensorrt"], "export it first"),
+    ("bag-eval", "onnx", ["--backend", "torch"], "backend=torch needs"),
+    ("bag-eval", "onnx", ["--mode", "live", "--cuda-graphs"], "--cuda-graphs is for --mode offline"),
+])
+def test_wrong_backend_choice_exits_non_zero(tool: str, weights: str, options: list[str], message: str,
+                                             tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = {"ckpt": tiny_checkpoint, "onnx": tiny_onnx}[weights]
+    out = tmp_path / "out"
+    where = (["--data", str(tmp_path)] if tool == "eval" else
+             [str(tmp_path / "bag"), "--image-topic", "/img", "--gt-topic", "/gt"])
+    assert main([tool, *where, "--weights", str(path), "--out", str(out), *options]) == 2
+    err = capsys.readouterr().err
+    assert f"anchor-reloc {tool}: error:" in err and message in err
+    assert not out.exists()  # failed before writing anything
+
+
+def test_inference_arguments_defaults_and_live_threads() -> None:
+    import argparse
+
+    from anchor_reloc_ros.core.backend_factory import InferenceOptions
+    from anchor_reloc_ros.evaluation.bag_eval import live_inference_options
+    from anchor_reloc_ros.tools.inference_args import add_inference_arguments, inference_options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_inference_arguments(parser)
+    assert inference_options_from_args(parser.parse_args([])) == InferenceOptions()
+    given = parser.parse_args(["--backend", "onnxruntime", "--device", "cpu", "--fp16", "--threads", "3",
+                               "--cuda-graphs"])
+    assert inference_options_from_args(given) == InferenceOptions("onnxruntime", "cpu", True, 3, True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--threads", "-1"])
+    # live mode: threads 0 leaves LiveOptions' own default (1 thread) in place
+    assert live_inference_options(InferenceOptions()) == {"backend": "auto", "device": "auto", "fp16": False}
+    assert live_inference_options(InferenceOptions(threads=2))["cpu_threads"] == 2

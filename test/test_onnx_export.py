@@ -16,11 +16,6 @@ from anchor_reloc_ros.core.onnx_export import INPUT_NAME, export_onnx, load_onnx
 from anchor_reloc_ros.tools.cli import main as cli_main
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-
-
 def _batch(n: int, seed: int = 3) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 48, 64, 3), dtype=np.uint8))
 

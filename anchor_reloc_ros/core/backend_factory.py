@@ -5,10 +5,14 @@
 * ``.onnx`` exports (``anchor-reloc export``) run on ONNX Runtime: ``auto`` and
   ``onnxruntime`` pick the CUDA provider when usable, else the CPU provider;
   ``tensorrt`` uses ORT's TensorRT provider and fails clearly without it.
+
+``InferenceOptions`` bundles the run-time choices the CLIs share (backend, device,
+fp16, CPU threads, CUDA graphs); ``tools.inference_args`` fills it from argparse.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from .backends import BACKEND_CHOICES, InferenceBackend, TorchBackend
@@ -73,3 +77,27 @@ def make_localizer(path: str | Path, backend: str = "auto", device: str = "auto"
             log.info("cuda_graphs ignored: the model runs on %s", engine.device)
     return Localizer(contents, device=device, fp16=fp16, decode=decode, top_k=top_k, max_batch=max_batch,
                      source=str(path), backend=engine)
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How a tool runs its model; ``threads`` 0 keeps the library default."""
+
+    backend: str = "auto"
+    device: str = "auto"
+    fp16: bool = False
+    threads: int = 0
+    cuda_graphs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ConfigError(f"threads must be >= 0, got {self.threads}")
+
+    def check(self, weights: str | Path) -> None:
+        """Raise ``ConfigError`` for a bad backend/weights combination before anything heavy runs."""
+        _check_backend(self.backend, Path(weights))
+
+    def localizer(self, weights: str | Path, decode: str = "argmax", top_k: int = 3,
+                  max_batch: int = 32) -> Localizer:
+        return make_localizer(weights, self.backend, self.device, self.fp16, decode, top_k, max_batch,
+                              self.threads, self.cuda_graphs)

@@ -1,4 +1,4 @@
-"""``bag_eval(config)``: a checkpoint on a rosbag2 recording, matched to ground truth.
+"""``bag_eval(config)``: a checkpoint (or ONNX export) on a rosbag2 recording, matched to ground truth.
 
 Offline mode decodes the bag's images on a background thread and feeds them to the
 ``Localizer`` in batches. Live mode (``ros.bag_replay``) replays the image messages
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.anchors import RouteFrame
-from ..core.backend_factory import read_weights_metadata
+from ..core.backend_factory import InferenceOptions, read_weights_metadata
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
 from ..core.localizer import Localizer
@@ -50,8 +50,7 @@ class BagEvalConfig:
     mode: str = "offline"
     rate: float = 1.0             # live: replay speed factor
     max_dt: float = 0.1           # s, largest gap to the bracketing ground-truth samples
-    device: str = "auto"
-    fp16: bool = False
+    inference: InferenceOptions = field(default_factory=InferenceOptions)
     decode: str = "argmax"
     top_k: int = 3
     batch_size: int = 16
@@ -88,6 +87,9 @@ def validate(config: BagEvalConfig) -> None:
         raise ConfigError(f"--rate must be positive, got {config.rate}")
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+    config.inference.check(config.weights)
+    if config.mode == "live" and config.inference.cuda_graphs:
+        raise ConfigError("--cuda-graphs is for --mode offline: the node has no CUDA-graphs parameter")
 
 
 def _batches(frames: Iterable[BagFrame], size: int) -> Iterator[list[BagFrame]]:
@@ -193,8 +195,7 @@ def bag_eval(config: BagEvalConfig) -> tuple[EvaluationResult, dict[str, Path], 
 
 def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
              ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
-    localizer = Localizer.from_checkpoint(config.weights, config.device, config.fp16, config.decode,
-                                          config.top_k, config.batch_size)
+    localizer = config.inference.localizer(config.weights, config.decode, config.top_k, config.batch_size)
     stats = FrameStats()
     with BagReader(config.bag) as bag:
         frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats)
@@ -204,10 +205,19 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
     extra: dict[str, object] = {
         **common, "decode": localizer.decode, "top_k": localizer.top_k, "device": str(localizer.device),
+        "backend": localizer.backend.name, "threads": config.inference.threads,
         "frames_localized": len(frames.estimates), "frames_without_gt": no_gt, **stats.as_dict(), **speed}
     paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
                           extra)
     return result, paths, extra
+
+
+def live_inference_options(options: InferenceOptions) -> dict[str, object]:
+    """``LiveOptions`` keywords for the node; threads 0 keeps LiveOptions' own default (1 thread)."""
+    kwargs: dict[str, object] = {"backend": options.backend, "device": options.device, "fp16": options.fp16}
+    if options.threads > 0:
+        kwargs["cpu_threads"] = options.threads
+    return kwargs
 
 
 def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
@@ -218,16 +228,17 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     recording = _fresh_output_bag(out / "estimates_bag")
-    run = replay_live(Path(config.bag), config.image_topic, recording, out / "node.log",
-                      LiveOptions(Path(config.weights), device=config.device, fp16=config.fp16,
-                                  decode=config.decode, top_k=config.top_k, rate=config.rate))
+    options = LiveOptions(weights=Path(config.weights), decode=config.decode, top_k=config.top_k,
+                          rate=config.rate, **live_inference_options(config.inference))
+    run = replay_live(Path(config.bag), config.image_topic, recording, out / "node.log", options)
     frames = FrameEstimates(list(run.stamps_ns), list(run.indices),
                             [run.estimates.get(s) for s in run.stamps_ns])
     result, _, no_gt = match_ground_truth(frames, traj, config.max_dt, anchors)
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, "decode": config.decode, "top_k": config.top_k, "device": config.device,
+        **common, "decode": config.decode, "top_k": config.top_k, "device": options.device,
+        "backend": options.backend, "threads": options.cpu_threads,  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
         **run.frame_stats.as_dict(), **run.stats,
         # the same metrics over the frames the node answered (the main ones count drops as failures)

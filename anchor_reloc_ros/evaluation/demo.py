@@ -115,7 +115,7 @@ def run_demo(plan: DemoPlan) -> DemoRun:
     """Replay the bag through the live node (bag_eval live mode) and score it."""
     from ..data.rosbag_from_dataset import GT_TOPIC
     from ..data.rosbag_ground_truth import GroundTruthSource
-    from ..core.backend_factory import is_onnx_path
+    from ..core.backend_factory import InferenceOptions, is_onnx_path
     from ..core.onnx_export import export_onnx
     from .bag_eval import BagEvalConfig, bag_eval
 
@@ -124,7 +124,7 @@ def run_demo(plan: DemoPlan) -> DemoRun:
         weights = export_onnx(weights, Path(plan.config.out) / f"{weights.stem}.onnx")
     config = BagEvalConfig(plan.bag, weights, plan.image_topic, Path(plan.config.out),
                            GroundTruthSource(topic=GT_TOPIC), mode="live", rate=plan.config.rate,
-                           device=plan.config.device)
+                           inference=InferenceOptions(device=plan.config.device))
     t0 = time.perf_counter()
     _, paths, _ = bag_eval(config)
     summary = json.loads(paths["summary"].read_text())

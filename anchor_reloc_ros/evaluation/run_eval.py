@@ -1,11 +1,12 @@
-"""``evaluate(...)``: a checkpoint on a dataset split, through the Localizer."""
+"""``evaluate(...)``: a checkpoint (or ONNX export) on a dataset split, through the Localizer."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core.backend_factory import InferenceOptions
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
 from ..training.image_cache import read_rgb
@@ -18,8 +19,7 @@ class EvalConfig:
     data: Path
     out: Path
     split: str = "test"
-    device: str = "auto"
-    fp16: bool = False
+    inference: InferenceOptions = field(default_factory=InferenceOptions)
     decode: str = "argmax"
     top_k: int = 3
     batch_size: int = 32
@@ -28,8 +28,8 @@ class EvalConfig:
 
 def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[EvaluationResult, dict[str, Path]]:
     """Localize every frame of the split and write the report into ``config.out``."""
-    loc = localizer or Localizer.from_checkpoint(config.weights, config.device, config.fp16,
-                                                 config.decode, config.top_k, config.batch_size)
+    loc = localizer or config.inference.localizer(config.weights, config.decode, config.top_k,
+                                                  config.batch_size)  # bad backend choice: ConfigError
     dataset = load_dataset(config.data, config.split)
     estimates = []
     for start in range(0, len(dataset), config.batch_size):
@@ -39,7 +39,8 @@ def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[Ev
     result = collect([f.name for f in dataset.frames], stamps, estimates, dataset.positions(),
                      dataset.quaternions(), loc.anchors_world)
     extra = {"weights": str(config.weights), "data": str(config.data), "split": config.split,
-             "decode": loc.decode, "top_k": loc.top_k, "device": str(loc.device)}
+             "decode": loc.decode, "top_k": loc.top_k, "device": str(loc.device),
+             "backend": getattr(getattr(loc, "backend", None), "name", "torch")}
     paths = write_report(result, config.out, f"{Path(config.data).name} / {config.split} ({loc.decode})",
                          extra, plots=config.plots)
     return result, paths

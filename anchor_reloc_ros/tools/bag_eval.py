@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.decoding import DECODE_MODES
+from .inference_args import add_inference_arguments, inference_options_from_args
 
 if TYPE_CHECKING:
     from ..data.rosbag_ground_truth import GroundTruthSource
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "OUT. Frames without ground truth within --max-dt are counted and left out; frames "
                     "with ground truth but no estimate count as failures. " + GT_CONVENTION)
     p.add_argument("bag", type=Path, metavar="BAG", help="bag folder, or a .mcap/.db3 file")
-    p.add_argument("--weights", type=Path, required=True, metavar="CKPT")
+    p.add_argument("--weights", type=Path, required=True, metavar="CKPT",
+                   help=".safetensors checkpoint or .onnx export")
     p.add_argument("--image-topic", required=True, metavar="TOPIC",
                    help="sensor_msgs/Image or CompressedImage topic")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -57,12 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "anchor_reloc_node over DDS and measure rate, latency and drops")
     p.add_argument("--rate", type=float, default=1.0, metavar="R",
                    help="live: replay speed as a factor of the recorded rate (default 1)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     p.add_argument("--decode", default="argmax", choices=DECODE_MODES)
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16, help="offline batch size")
     p.add_argument("--no-plots", action="store_true")
+    actions = add_inference_arguments(p)
+    actions["threads"].help += "; live: the node's cpu_threads, 0 = 1 thread (the replayer needs a core)"
+    actions["cuda_graphs"].help += "; offline only (the node has no such parameter)"
     p.set_defaults(handler=run)
 
 
@@ -72,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = BagEvalConfig(args.bag, args.weights, args.image_topic, args.out,
                            gt_source_from_args(args), args.mode, args.rate, args.max_dt,
-                           args.device, args.fp16, args.decode, args.top_k, args.batch_size,
-                           not args.no_plots)
+                           inference_options_from_args(args), decode=args.decode, top_k=args.top_k,
+                           batch_size=args.batch_size, plots=not args.no_plots)
     result, paths, extra = bag_eval(config)
     print_summary(result, f"{args.weights} on {args.bag} {args.image_topic} ({args.mode})")
     print(f"frames without ground truth (left out): {extra['frames_without_gt']}, "

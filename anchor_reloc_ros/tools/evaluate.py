@@ -5,22 +5,23 @@ import argparse
 from pathlib import Path
 
 from ..core.decoding import DECODE_MODES
+from .inference_args import add_inference_arguments, inference_options_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
+    p = sub.add_parser("eval", help="evaluate a checkpoint (or .onnx export) on a dataset split",
                        description="Prints median/mean errors and accuracies; writes summary.json, "
                                    "frames.csv, TUM trajectories (for evo) and PNG plots into OUT.")
-    p.add_argument("--weights", type=Path, required=True, metavar="CKPT")
+    p.add_argument("--weights", type=Path, required=True, metavar="CKPT",
+                   help=".safetensors checkpoint or .onnx export")
     p.add_argument("--data", type=Path, required=True, metavar="DIR")
     p.add_argument("--split", default="test")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     p.add_argument("--decode", default="argmax", choices=DECODE_MODES)
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-plots", action="store_true")
+    add_inference_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -28,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import print_summary
     from ..evaluation.run_eval import EvalConfig, evaluate
 
-    config = EvalConfig(args.weights, args.data, args.out, args.split, args.device, args.fp16,
-                        args.decode, args.top_k, args.batch_size, not args.no_plots)
+    config = EvalConfig(args.weights, args.data, args.out, args.split, inference_options_from_args(args),
+                        decode=args.decode, top_k=args.top_k, batch_size=args.batch_size,
+                        plots=not args.no_plots)
     result, paths = evaluate(config)
     print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}")
     for kind, path in paths.items():
