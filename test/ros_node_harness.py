@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -137,7 +137,7 @@ class Harness:
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
             namespace=namespace or None)
         self.peer = rclpy.create_node(f"test_peer_{next(_names)}")
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.executor = SingleThreadedExecutor()  # as the node's main()
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)

@@ -79,6 +79,8 @@ def render(result: dict[str, Any]) -> str:
     if result.get("training"):
         parts += [f"## Training throughput ({size}, real Trainer, steps only)", "",
                   training_section(result["training"]), ""]
-    if result.get("node_latency"):
-        parts += ["## Node latency (benchmarks/node_latency.py)", "", "```", result["node_latency"].strip(), "```", ""]
+    node = result.get("node_latency")
+    if node:
+        parts += ["## Node: image published -> pose received, over DDS (benchmarks/node_latency.py)", "",
+                  node.get("table") or f"failed: {node.get('error')}", ""]
     return "\n".join(parts)

@@ -21,7 +21,7 @@ from .training_throughput import rows_as_dicts as train_dicts
 
 FULL_BACKBONES = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_lite0", "resnet18")
 QUICK_BACKBONES = ("mobilenet_v3_small",)
-NODE_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "node_latency.py"
+NODE_TIMEOUT_S = 900
 
 
 @dataclass
@@ -39,20 +39,22 @@ class BenchConfig:
         return self.backbones or (QUICK_BACKBONES if self.quick else FULL_BACKBONES)
 
 
-def _node_latency(ckpt: Path, config: BenchConfig) -> str:
-    """Run the ROS engineer's node benchmark in a subprocess (needs rclpy and the built messages)."""
-    if not NODE_SCRIPT.is_file():
-        return f"skipped: {NODE_SCRIPT} not found"
+def _node_latency(config: BenchConfig) -> dict[str, Any]:
+    """The node benchmark in a child process (rclpy and the built messages stay out of this one)."""
     h, w = config.image_size_hw
-    cmd = [sys.executable, str(NODE_SCRIPT), "--weights", str(ckpt), "--threads", str(config.threads),
-           "--size", f"{w}x{h}", "--frames", "30" if config.quick else "300"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        return "failed: node benchmark timed out after 600 s"
-    if done.returncode != 0:
-        return f"failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
-    return done.stdout
+    with tempfile.TemporaryDirectory(prefix="anchor_reloc_node_bench_") as tmp:
+        out = Path(tmp) / "node.json"
+        cmd = [sys.executable, "-m", "anchor_reloc_ros.benchmarks.node_latency", "--backbone",
+               config.chosen_backbones()[0], "--size", f"{w}x{h}", "--threads", str(config.threads),
+               "--json", str(out)]
+        cmd += ["--frames", "30", "--seconds", "2"] if config.quick else []
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {"error": f"node benchmark timed out after {NODE_TIMEOUT_S} s"}
+        if done.returncode != 0 or not out.is_file():
+            return {"error": f"node benchmark failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"}
+        return {**json.loads(out.read_text()), "table": done.stdout}
 
 
 def run_bench(config: BenchConfig) -> Path:
@@ -79,7 +81,7 @@ def run_bench(config: BenchConfig) -> Path:
             result["training"] = train_dicts(benchmark_training(backbones[0], config.image_size_hw, config.threads,
                                                                 work, config.quick))
         if config.node:
-            result["node_latency"] = _node_latency(work / backbones[0] / "random.safetensors", config)
+            result["node_latency"] = _node_latency(config)
     result["load_average_at_end"] = describe_machine(config.threads)["load_average_1_5_15"]
     (config.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     md = config.out / "bench.md"

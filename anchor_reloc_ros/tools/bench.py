@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="network input size (default 320x240)")
     p.add_argument("--no-training", dest="training", action="store_false", help="skip training throughput")
     p.add_argument("--node", action="store_true",
-                   help="also run benchmarks/node_latency.py (needs rclpy; spawns the node)")
+                   help="also benchmark the ROS node at 30 and 100 Hz input (needs rclpy; spawns the node)")
     p.add_argument("--gpu-peak-tflops", type=float, default=None,
                    help="the GPU's dense fp16 peak, when its name is not in the built-in table")
     p.set_defaults(handler=run)
