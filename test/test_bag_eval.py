@@ -133,6 +133,22 @@ def estimates(out: Path) -> np.ndarray:
     return np.loadtxt(out / "frames.csv", delimiter=",", skiprows=1, usecols=EST_COLS)
 
 
+def test_decode_workers_do_not_change_the_estimates(evaluated: dict[str, Path], tiny_checkpoint: Path) -> None:
+    """JPEG frames decoded and resized on 1 or 4 threads: bit-identical poses, in the same order."""
+    runs = {}
+    for workers in (1, 4):
+        out = evaluated["tmp"] / f"bag_eval_workers{workers}"
+        assert main(["bag-eval", str(evaluated["bag"]), "--weights", str(tiny_checkpoint),
+                     "--image-topic", "/camera/image_raw/compressed", "--gt-topic", "/ground_truth/pose",
+                     "--out", str(out), "--batch-size", "5", "--decode-workers", str(workers),
+                     "--no-plots"]) == 0
+        s = summary(out)
+        assert s["decode_workers"] == workers and s["images_per_s"] > 0 and s["bad_frames"] == 0
+        runs[workers] = estimates(out)
+    np.testing.assert_array_equal(runs[1], runs[4])
+    assert summary(evaluated["bag_eval"])["decode_workers"] >= 1
+
+
 def test_bag_eval_on_onnx_export_matches_checkpoint(evaluated: dict[str, Path], tiny_onnx: Path) -> None:
     out = evaluated["tmp"] / "bag_eval_onnx"
     assert main(["bag-eval", str(evaluated["raw"]), "--weights", str(tiny_onnx), "--image-topic",
@@ -160,6 +176,7 @@ def test_eval_on_onnx_export_matches_checkpoint(evaluated: dict[str, Path], stri
     ("bag-eval", "ckpt", ["--backend", "tensorrt"], "export it first"),
     ("bag-eval", "onnx", ["--backend", "torch"], "backend=torch needs"),
     ("bag-eval", "onnx", ["--mode", "live", "--cuda-graphs"], "--cuda-graphs is for --mode offline"),
+    ("bag-eval", "ckpt", ["--decode-workers", "0"], "--decode-workers must be at least 1"),
 ])
 def test_wrong_backend_choice_exits_non_zero(tool: str, weights: str, options: list[str], message: str,
                                              tiny_checkpoint: Path, tiny_onnx: Path, tmp_path: Path,

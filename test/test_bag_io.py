@@ -8,6 +8,7 @@ import pytest
 
 from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.geometry import quat_normalize
+from anchor_reloc_ros.core.preprocessing import resize_rgb
 from anchor_reloc_ros.data.rosbag_ground_truth import read_gt_topic, read_gt_tum
 from anchor_reloc_ros.data.rosbag_images import FrameStats, iter_bag_images
 from anchor_reloc_ros.data.rosbag_io import BagError, BagReader, BagTopicError
@@ -57,7 +58,8 @@ def test_tf_needs_a_child_frame_and_a_unique_parent(tmp_path: Path) -> None:
             read_gt_topic(bag, "/tf", child_frame="nowhere", parent_frame="map")
 
 
-def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 3])  # decoded on the caller's thread or on 3 threads
+def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: Path, workers: int) -> None:
     topics = {"/cam": "sensor_msgs/msg/Image", "/chatter": "std_msgs/msg/String",
               "/camz": "sensor_msgs/msg/CompressedImage"}
     stamps = [T0 + 3 * SEC, T0 + 1 * SEC, T0 + 2 * SEC]   # header stamps out of order
@@ -72,9 +74,10 @@ def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: 
     msgs.append(("/cam", T0 + 7 * SEC, b"\x00\x01\x00\x00garbage"))        # malformed CDR
     with BagReader(write_bag(tmp_path / "mixed", topics, msgs, storage="sqlite3")) as bag:
         stats = FrameStats()
-        frames = list(iter_bag_images(bag, "/cam", stats))
+        frames = list(iter_bag_images(bag, "/cam", stats, workers=workers, depth=2))
         zstats = FrameStats()
-        zframes = list(iter_bag_images(bag, "/camz", zstats))
+        zframes = list(iter_bag_images(bag, "/camz", zstats, workers=workers))
+        small = list(iter_bag_images(bag, "/camz", FrameStats(), size_hw=(12, 20), workers=workers))
     assert [f.stamp_ns for f in frames] == [*stamps, T0 + 5 * SEC]         # zero -> bag time
     assert [f.index for f in frames] == [0, 1, 2, 3]
     for i, f in enumerate(frames[:3]):
@@ -83,6 +86,8 @@ def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: 
     assert (stats.messages, stats.bad, stats.zero_stamps) == (6, 2, 1)
     assert "truncated" in stats.bad_reasons[0] and "malformed" in stats.bad_reasons[1]
     assert (zstats.messages, zstats.bad) == (3, 0)
+    for f, full in zip(small, zframes, strict=True):                     # resized by the one resize_rgb
+        np.testing.assert_array_equal(f.rgb, resize_rgb(full.rgb, (12, 20)))
 
 
 def test_missing_topic_and_wrong_type_list_the_bag_topics(tmp_path: Path) -> None:

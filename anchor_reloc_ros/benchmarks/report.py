@@ -64,6 +64,15 @@ def training_section(rows: list[dict]) -> str:
     return table(header, body)
 
 
+def decode_section(decode: dict[str, Any]) -> str:
+    """``benchmarks.decode_throughput``: bag decode + resize passes per thread count."""
+    header = ["decode threads", "frames", "pass p50 ms", "pass p95 ms", "images/s (median pass)",
+              "speed-up vs 1"]
+    body = [[r["threads"], r["frames"], r["pass_p50_ms"], r["pass_p95_ms"], round(r["images_per_s"]),
+             r["speedup_vs_1"]] for r in decode["rows"]]
+    return table(header, body)
+
+
 def render(result: dict[str, Any]) -> str:
     size = result["image_size_wxh"]
     parts = [f"# anchor-reloc bench ({'quick' if result['quick'] else 'full'})", "", "## Machine", "",
@@ -79,6 +88,11 @@ def render(result: dict[str, Any]) -> str:
     if result.get("training"):
         parts += [f"## Training throughput ({size}, real Trainer, steps only)", "",
                   training_section(result["training"]), ""]
+    decode = result.get("decode")
+    if decode:
+        parts += [f"## Bag decode ({decode.get('frame_wxh', '?')} frames) + resize to {size}, no network "
+                  "(offline bag-eval's input; benchmarks/decode_throughput.py)", "",
+                  decode_section(decode) if "rows" in decode else f"failed: {decode.get('error')}", ""]
     node = result.get("node_latency")
     if node:
         parts += ["## Node: image published -> pose received, over DDS (benchmarks/node_latency.py)", "",

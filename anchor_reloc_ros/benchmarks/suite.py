@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..core.errors import ConfigError
+from .decode_throughput import default_bag, run_decode_benchmark
 from .machine import describe_machine
 from .model_latency import FULL, QUICK, benchmark_backbone, rows_as_dicts
 from .report import render
@@ -33,6 +34,7 @@ class BenchConfig:
     image_size_hw: tuple[int, int] = (240, 320)
     training: bool = True
     node: bool = False
+    decode: bool = True           # bag decode + resize throughput of the bundled demo bag
     gpu_peak_tflops: float | None = None
 
     def chosen_backbones(self) -> tuple[str, ...]:
@@ -55,6 +57,13 @@ def _node_latency(config: BenchConfig) -> dict[str, Any]:
         if done.returncode != 0 or not out.is_file():
             return {"error": f"node benchmark failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"}
         return {**json.loads(out.read_text()), "table": done.stdout}
+
+
+def _decode_throughput(config: BenchConfig) -> dict[str, Any]:
+    try:
+        return run_decode_benchmark(default_bag(), config.image_size_hw, config.quick)
+    except ConfigError as exc:  # no bundled bag (e.g. an install without demo/)
+        return {"error": str(exc)}
 
 
 def run_bench(config: BenchConfig) -> Path:
@@ -82,6 +91,8 @@ def run_bench(config: BenchConfig) -> Path:
                                                                 work, config.quick))
         if config.node:
             result["node_latency"] = _node_latency(config)
+    if config.decode:
+        result["decode"] = _decode_throughput(config)
     result["load_average_at_end"] = describe_machine(config.threads)["load_average_1_5_15"]
     (config.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     md = config.out / "bench.md"

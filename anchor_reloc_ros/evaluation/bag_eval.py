@@ -1,6 +1,7 @@
 """``bag_eval(config)``: a checkpoint (or ONNX export) on a rosbag2 recording, matched to ground truth.
 
-Offline mode decodes the bag's images on a background thread and feeds them to the
+Offline mode decodes the bag's images (and resizes them to the network input) on
+``decode_workers`` threads, in order and ahead of the network, and feeds them to the
 ``Localizer`` in batches. Live mode (``ros.bag_replay``) replays the image messages
 through the real node over DDS and records its output. Both then:
 
@@ -29,7 +30,7 @@ from ..core.estimate import PoseEstimate
 from ..core.localizer import Localizer
 from ..core.metrics import summarize_errors
 from ..core.trajectory import Trajectory
-from ..data.prefetch import prefetch
+from ..data.prefetch import default_workers
 from ..data.rosbag_estimates import write_estimates_bag
 from ..data.rosbag_ground_truth import GroundTruthSource
 from ..data.rosbag_images import IMAGE_TYPES, BagFrame, FrameStats, iter_bag_images
@@ -54,6 +55,7 @@ class BagEvalConfig:
     decode: str = "argmax"
     top_k: int = 3
     batch_size: int = 16
+    decode_workers: int = field(default_factory=default_workers)  # offline: decode/resize threads
     plots: bool = True
     storage: str = "mcap"         # output bag storage
 
@@ -87,6 +89,8 @@ def validate(config: BagEvalConfig) -> None:
         raise ConfigError(f"--rate must be positive, got {config.rate}")
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+    if config.decode_workers < 1:
+        raise ConfigError(f"--decode-workers must be at least 1, got {config.decode_workers}")
     config.inference.check(config.weights)
     if config.mode == "live" and config.inference.cuda_graphs:
         raise ConfigError("--cuda-graphs is for --mode offline: the node has no CUDA-graphs parameter")
@@ -104,12 +108,15 @@ def _batches(frames: Iterable[BagFrame], size: int) -> Iterator[list[BagFrame]]:
 
 
 def localize_offline(bag: BagReader, topic: str, localizer: Localizer, batch_size: int,
-                     stats: FrameStats) -> tuple[FrameEstimates, dict[str, float]]:
-    """Every decodable frame of ``topic`` through the Localizer; decoding runs ahead."""
+                     stats: FrameStats, decode_workers: int = 1) -> tuple[FrameEstimates, dict[str, float]]:
+    """Every decodable frame of ``topic`` through the Localizer. ``decode_workers`` threads
+    decode and resize to the network input, up to two batches ahead, so the main thread
+    only stacks ready images and runs the network."""
     frames = FrameEstimates()
     t0 = time.perf_counter()
-    decoded = prefetch(iter_bag_images(bag, topic, stats), depth=2 * batch_size, name="bag-decode")
-    with closing(decoded):  # stops the decode thread on an early exit
+    decoded = iter_bag_images(bag, topic, stats, size_hw=localizer.image_size, workers=decode_workers,
+                              depth=max(2 * batch_size, 2 * decode_workers))
+    with closing(decoded):  # stops the decode threads on an early exit
         for batch in _batches(decoded, batch_size):
             for frame, est in zip(batch, localizer.localize_batch([f.rgb for f in batch])):
                 frames.add(frame.stamp_ns, frame.index, est)
@@ -198,7 +205,8 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     localizer = config.inference.localizer(config.weights, config.decode, config.top_k, config.batch_size)
     stats = FrameStats()
     with BagReader(config.bag) as bag:
-        frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats)
+        frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats,
+                                         config.decode_workers)
     if not frames.estimates:
         raise BagError(f"no decodable image on {config.image_topic!r} in {config.bag} "
                        f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
@@ -206,7 +214,8 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     extra: dict[str, object] = {
         **common, "decode": localizer.decode, "top_k": localizer.top_k, "device": str(localizer.device),
         "backend": localizer.backend.name, "threads": config.inference.threads,
-        "frames_localized": len(frames.estimates), "frames_without_gt": no_gt, **stats.as_dict(), **speed}
+        "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
+        "frames_without_gt": no_gt, **stats.as_dict(), **speed}
     paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
                           extra)
     return result, paths, extra

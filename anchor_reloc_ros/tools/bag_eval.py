@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.decoding import DECODE_MODES
+from ..data.prefetch import default_workers
 from .inference_args import add_inference_arguments, inference_options_from_args
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decode", default="argmax", choices=DECODE_MODES)
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16, help="offline batch size")
+    p.add_argument("--decode-workers", type=int, default=default_workers(), metavar="N",
+                   help="offline: threads that decode and resize the images ahead of the network "
+                        f"(default: the usable CPU cores, at most 8; here {default_workers()})")
     p.add_argument("--no-plots", action="store_true")
     actions = add_inference_arguments(p)
     actions["threads"].help += "; live: the node's cpu_threads, 0 = 1 thread (the replayer needs a core)"
@@ -76,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
     config = BagEvalConfig(args.bag, args.weights, args.image_topic, args.out,
                            gt_source_from_args(args), args.mode, args.rate, args.max_dt,
                            inference_options_from_args(args), decode=args.decode, top_k=args.top_k,
-                           batch_size=args.batch_size, plots=not args.no_plots)
+                           batch_size=args.batch_size, decode_workers=args.decode_workers,
+                           plots=not args.no_plots)
     result, paths, extra = bag_eval(config)
     print_summary(result, f"{args.weights} on {args.bag} {args.image_topic} ({args.mode})")
     print(f"frames without ground truth (left out): {extra['frames_without_gt']}, "
           f"bad frames skipped: {extra['bad_frames']}")
     if args.mode == "offline":
-        print(f"throughput: {extra['images_per_s']:.1f} images/s")
+        print(f"throughput: {extra['images_per_s']:.1f} images/s ({extra['decode_workers']} decode workers)")
     else:
         print(f"rate: {extra['input_rate_hz']:.1f} Hz in, {extra['output_rate_hz']:.1f} Hz out; "
               f"latency p50 {extra['latency_p50_ms']:.1f} ms, p95 {extra['latency_p95_ms']:.1f} ms; "

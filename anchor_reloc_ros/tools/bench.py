@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=parse_image_size, default=(240, 320), metavar="WxH",
                    help="network input size (default 320x240)")
     p.add_argument("--no-training", dest="training", action="store_false", help="skip training throughput")
+    p.add_argument("--no-decode", dest="decode", action="store_false",
+                   help="skip the bag decode + resize throughput (bundled demo bag, 1..N threads)")
     p.add_argument("--node", action="store_true",
                    help="also benchmark the ROS node at 30 and 100 Hz input (needs rclpy; spawns the node)")
     p.add_argument("--gpu-peak-tflops", type=float, default=None,
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         get_backbone_spec(name)  # unknown names fail before any measuring
     config = BenchConfig(out=args.out, threads=args.threads, quick=args.quick,
                          backbones=tuple(args.backbones or ()), image_size_hw=args.image_size,
-                         training=args.training, node=args.node, gpu_peak_tflops=args.gpu_peak_tflops)
+                         training=args.training, node=args.node, gpu_peak_tflops=args.gpu_peak_tflops,
+                         decode=args.decode)
     md = run_bench(config)
     print(md.read_text())
     print(f"wrote {md} and {md.with_suffix('.json')}")
