@@ -41,6 +41,7 @@ class NodeBenchConfig:
     encoding: str = "rgb8"               # rgb8 | bgr8 | jpeg
     threads: int = 1                     # the node's cpu_threads
     device: str = "cpu"
+    workers: int = 1                     # the node's inference_workers
     closed_frames: int = 200
     rates_hz: tuple[float, ...] = DEFAULT_RATES
     seconds_per_rate: float = 10.0
@@ -58,6 +59,7 @@ class NodePhase:
     localizer_p50_ms: float
     lost_in_transport: int | None
     skipped_while_busy: int | None
+    superseded: int | None
     overhead_p50: float = float("nan")   # closed loop: latency p50 / Localizer p50 - 1
 
 
@@ -123,12 +125,13 @@ def _phase(name: str, weights: Path, config: NodeBenchConfig, rate_hz: float, co
     from ..ros.live_session import LiveOptions, run_live
 
     frames, compressed = synthetic_frames(config.size_wh, config.encoding, count, rate_hz, 1000)
-    options = LiveOptions(weights, device=config.device, cpu_threads=config.threads, closed_loop=closed_loop,
+    options = LiveOptions(weights, device=config.device, cpu_threads=config.threads,
+                          inference_workers=config.workers, closed_loop=closed_loop,
                           settle_s=1.0)
     s = run_live(frames, compressed, log, options, what="the synthetic frames").stats
     phase = NodePhase(name, float(s["input_rate_hz"]), int(s["published"]), int(s["answered"]),
                       float(s["output_rate_hz"]), float(s["latency_p50_ms"]), float(s["latency_p95_ms"]),
-                      float(s["localizer_p50_ms"]), s.get("lost_in_transport"), s.get("skipped_while_busy"))
+                      float(s["localizer_p50_ms"]), s.get("lost_in_transport"), s.get("skipped_while_busy"), s.get("superseded"))
     if closed_loop:
         phase.overhead_p50 = phase.latency_p50_ms / phase.localizer_p50_ms - 1.0
     return phase
@@ -160,16 +163,16 @@ def render_table(result: NodeBenchResult) -> str:
     c = result.config
     w, h = c["size_wh"]
     lines = [f"Node: {c.get('model_file')} ({c['backbone'] if not c['weights'] else 'given weights'}), "
-             f"{w}x{h} {c['encoding']}, node cpu_threads={c['threads']}, publisher in the same machine "
+             f"{w}x{h} {c['encoding']}, node cpu_threads={c['threads']} inference_workers={c['workers']}, publisher in the same machine "
              f"(loopback shared memory)", "",
              "| phase | input Hz | output Hz | answered | latency p50 ms | latency p95 ms | "
-             "Localizer p50 ms | overhead p50 | lost in transport | skipped while busy |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "Localizer p50 ms | overhead p50 | lost in transport | skipped while busy | superseded |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result.phases:
         overhead = "" if np.isnan(p.overhead_p50) else f"{100 * p.overhead_p50:+.1f} %"
         lines.append(f"| {p.name} | {p.input_rate_hz:.1f} | {p.output_rate_hz:.1f} | {p.answered}/{p.published} | "
                      f"{p.latency_p50_ms:.2f} | {p.latency_p95_ms:.2f} | {p.localizer_p50_ms:.2f} | {overhead} | "
-                     f"{_opt(p.lost_in_transport)} | {_opt(p.skipped_while_busy)} |")
+                     f"{_opt(p.lost_in_transport)} | {_opt(p.skipped_while_busy)} | {_opt(p.superseded)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the camera frames")
     parser.add_argument("--encoding", default="rgb8", choices=["rgb8", "bgr8", "jpeg"])
     parser.add_argument("--threads", type=int, default=1, help="the node's cpu_threads")
+    parser.add_argument("--workers", type=int, default=1, help="the node's inference_workers")
     parser.add_argument("--device", default="cpu", help="the node's device: cpu, cuda or auto")
     parser.add_argument("--frames", type=int, default=200, help="closed-loop frames")
     parser.add_argument("--rates", type=float, nargs="*", default=list(DEFAULT_RATES), help="input rates (Hz)")
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size must be WIDTHxHEIGHT, got {args.size!r}")
-    config = NodeBenchConfig(args.weights, args.backbone, args.backend, (w, h), args.encoding, args.threads, args.device,
+    config = NodeBenchConfig(args.weights, args.backbone, args.backend, (w, h), args.encoding, args.threads, args.device, args.workers,
                              args.frames, tuple(args.rates), args.seconds)
     from ..core.errors import AnchorRelocError
 

@@ -8,7 +8,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from .rates import Counters, LatencyWindow, RateMeter
 
-COUNTERS = ("received", "processed", "published", "dropped", "bad",
+COUNTERS = ("received", "processed", "published", "dropped", "superseded", "bad",
             "low_confidence", "errors", "tf_failures")
 STALE_INPUT_S = 5.0
 

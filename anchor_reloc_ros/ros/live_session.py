@@ -61,6 +61,7 @@ class LiveOptions:
     decode: str = "argmax"
     top_k: int = 3
     cpu_threads: int = 1               # the replayer needs a core too; oversubscribed torch is far slower
+    inference_workers: int = 1
     rate: float = 1.0                  # speed factor on the frames' nominal times
     closed_loop: bool = False          # send each frame only once the last one was answered
     answer_timeout_s: float = 5.0      # closed loop: give up on a frame after this long
@@ -338,13 +339,15 @@ def _collect(run: LiveRun, published: dict[int, int], node_counts: dict[str, int
         run.stats["node_received"] = node_counts.get("received", 0)
         run.stats["lost_in_transport"] = max(0, len(run.stamps_ns) - node_counts.get("received", 0))
         run.stats["skipped_while_busy"] = node_counts.get("dropped", 0)
+        run.stats["superseded"] = node_counts.get("superseded", 0)
         run.stats["bad_at_node"] = node_counts.get("bad", 0)
 
 
 def node_parameters(options: LiveOptions, topic: str, compressed: bool) -> dict[str, object]:
     return {"weights": Path(options.weights).resolve(), "backend": options.backend,
             "device": options.device, "fp16": options.fp16, "decode": options.decode,
-            "top_k": options.top_k, "cpu_threads": options.cpu_threads, "image_topic": topic,
+            "top_k": options.top_k, "cpu_threads": options.cpu_threads,
+            "inference_workers": options.inference_workers, "image_topic": topic,
             "image_transport": "compressed" if compressed else "raw",
             "camera_frame": CAMERA_FRAME, "base_frame": CAMERA_FRAME,
             "diagnostics_period_s": DIAGNOSTICS_PERIOD_S, **options.node_params}

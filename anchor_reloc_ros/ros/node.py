@@ -8,6 +8,7 @@ output carries the image's ``header.stamp``.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 import threading
 import time
@@ -60,6 +61,7 @@ LOG_THROTTLE_S = 5.0
 class _Frame:
     msg: Image | CompressedImage
     received_ns: int  # time.monotonic_ns() at the callback
+    sequence: int     # arrival order
 
 
 def _share_dirs() -> list[Path]:
@@ -137,8 +139,13 @@ class AnchorRelocNode(Node):
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._commit_parameters)
 
-        self._worker = FrameWorker(self._step, self._on_worker_error)
-        self._worker.start()
+        self._arrivals = itertools.count()
+        self._publish_lock = threading.Lock()
+        self._last_published_sequence = -1
+        self._workers = [FrameWorker(self._step, self._on_worker_error, name=f"anchor_reloc_worker_{i}")
+                         for i in range(p.inference_workers)]
+        for worker in self._workers:
+            worker.start()
         self.get_logger().info(
             f"weights {self._weights_path} ({len(self._localizer.anchors_world)} anchors) on "
             f"{self._localizer.device}; listening on {self.resolve_topic_name(p.subscribed_topic)} "
@@ -177,9 +184,9 @@ class AnchorRelocNode(Node):
         return self._params
 
     def destroy_node(self) -> None:
-        worker = getattr(self, "_worker", None)
-        if worker is not None and not worker.stop():
-            self.get_logger().warning("inference worker did not stop within its timeout")
+        for worker in getattr(self, "_workers", []):
+            if not worker.stop():
+                self.get_logger().warning(f"{worker.name} did not stop within its timeout")
         relocalize = getattr(self, "_relocalize", None)
         if relocalize is not None:
             relocalize.close()
@@ -208,7 +215,7 @@ class AnchorRelocNode(Node):
     # ---------------------------------------------------------- input/service
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self._stats.on_input()
-        replaced = self._slot.put(_Frame(msg, time.monotonic_ns()))
+        replaced = self._slot.put(_Frame(msg, time.monotonic_ns(), next(self._arrivals)))
         if replaced is not None and self._params.continuous:
             self._stats.counters.add("dropped")
 
@@ -293,6 +300,18 @@ class AnchorRelocNode(Node):
         T_map_cam = est.transform()
         T_map_body, cov, body_frame = self._body_pose(T_map_cam, est.covariance, cam_frame,
                                                       stamp_ns, p)
+        with self._publish_lock:  # parallel workers finish out of order: never publish backwards
+            if frame.sequence < self._last_published_sequence:
+                self._stats.counters.add("superseded")
+                return False, "superseded: a newer frame was localized first"
+            self._last_published_sequence = frame.sequence
+            return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p)
+
+    def _publish_estimate(self, frame: _Frame, est: PoseEstimate, T_map_cam: np.ndarray,
+                          T_map_body: np.ndarray, cov: np.ndarray, body_frame: str, cam_frame: str,
+                          p: NodeParams) -> tuple[bool, str]:
+        stamp = frame.msg.header.stamp
+        stamp_ns = stamp_to_ns(stamp)
         confident = est.anchor_index < 0 or est.anchor_confidence >= p.min_confidence
         if confident:
             self._publish_tf(T_map_cam, T_map_body, body_frame, cam_frame, stamp, stamp_ns, p)
@@ -414,7 +433,7 @@ class AnchorRelocNode(Node):
         }
         self._diag_pub.publish(diagnostic_array(
             self._stats, f"{self.get_name()}: localization", str(self._localizer.device),
-            self.get_clock().now().to_msg(), extra, self._worker.is_alive(), p.continuous,
+            self.get_clock().now().to_msg(), extra, all(w.is_alive() for w in self._workers), p.continuous,
             self.resolve_topic_name(p.subscribed_topic)))
 
 
