@@ -48,3 +48,20 @@ def test_limit_line_and_peaks() -> None:
 def test_time_calls_respects_budget() -> None:
     timing = time_calls(lambda: None, iters=10**9, warmup=1, budget_s=0.05)
     assert timing.samples >= 3 and timing.p50_ms <= timing.p95_ms
+
+
+def test_a_backend_that_fails_is_reported_not_fatal() -> None:
+    """E.g. a CUDA graph capture failing on some GPU: the other backends are still timed."""
+    from anchor_reloc_ros.benchmarks.model_latency import Case, working_cases
+
+    def broken(batch):
+        raise RuntimeError("capture failed")
+
+    def fine(batch):
+        return {"x": batch}
+
+    skipped: list[str] = []
+    cases = [Case("broken", broken, Path("w"), {"device": "cpu"}), Case("fine", fine, Path("w"), {"device": "cpu"})]
+    kept = working_cases(cases, (8, 8), skipped)
+    assert [c.name for c in kept] == ["fine"]
+    assert skipped == ["broken: RuntimeError: capture failed"]

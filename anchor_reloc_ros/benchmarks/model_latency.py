@@ -80,37 +80,66 @@ def _cuda_sync() -> None:
     torch.cuda.synchronize()
 
 
+def _add(cases: list[Case], skipped: list[str], name: str, make: Callable[[], Case]) -> None:
+    """Build a case; a backend that cannot start here is reported, not fatal to the run."""
+    try:
+        cases.append(make())
+    except Exception as exc:  # noqa: BLE001 - any backend failure is reported as a row note
+        skipped.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
 def build_cases(model: RelocNet, ckpt: Path, onnx_fp32: Path, onnx_fp16: Path | None, threads: int,
-                full: bool) -> list[Case]:
-    """Every backend this machine can run (CUDA ones only when a GPU is present)."""
+                full: bool, skipped: list[str]) -> list[Case]:
+    """Every backend this machine can run (CUDA ones only when a GPU is present); the ones
+    that fail to start are described in ``skipped``."""
     cpu = {"device": "cpu", "threads": threads}
-    cases = [Case("torch-cpu-fp32", TorchBackend(copy.deepcopy(model), "cpu"), ckpt, {"backend": "torch", **cpu}),
-             Case("ort-cpu-fp32", OnnxBackend(onnx_fp32, select_providers("onnxruntime", "cpu"), threads), onnx_fp32,
-                  {"backend": "onnxruntime", **cpu})]
+    gpu = {"device": "cuda"}
+    cases: list[Case] = []
+    _add(cases, skipped, "torch-cpu-fp32", lambda: Case(
+        "torch-cpu-fp32", TorchBackend(copy.deepcopy(model), "cpu"), ckpt, {"backend": "torch", **cpu}))
+    _add(cases, skipped, "ort-cpu-fp32", lambda: Case(
+        "ort-cpu-fp32", OnnxBackend(onnx_fp32, select_providers("onnxruntime", "cpu"), threads), onnx_fp32,
+        {"backend": "onnxruntime", **cpu}))
     if full:
-        cases.append(Case("torch-cpu-fp32-channels_last",
-                          TorchBackend(copy.deepcopy(model), "cpu", channels_last=True), ckpt,
-                          {"backend": "torch", **cpu}))
+        _add(cases, skipped, "torch-cpu-fp32-channels_last", lambda: Case(
+            "torch-cpu-fp32-channels_last", TorchBackend(copy.deepcopy(model), "cpu", channels_last=True), ckpt,
+            {"backend": "torch", **cpu}))
     if not torch.cuda.is_available():
         return cases
-    gpu = {"device": "cuda"}
-    cases += [
-        Case("torch-cuda-fp32", TorchBackend(copy.deepcopy(model), "cuda"), ckpt, {"backend": "torch", **gpu},
-             _cuda_sync),
-        Case("torch-cuda-fp16", TorchBackend(copy.deepcopy(model), "cuda", fp16=True), ckpt,
-             {"backend": "torch", "fp16": True, **gpu}, _cuda_sync),
-        Case("torch-cuda-fp16-cudagraph", CudaGraphBackend(TorchBackend(copy.deepcopy(model), "cuda", fp16=True)),
-             ckpt, {"backend": "torch", "fp16": True, "cuda_graphs": True, **gpu}, _cuda_sync),
-    ]
+    _add(cases, skipped, "torch-cuda-fp32", lambda: Case(
+        "torch-cuda-fp32", TorchBackend(copy.deepcopy(model), "cuda"), ckpt, {"backend": "torch", **gpu},
+        _cuda_sync))
+    _add(cases, skipped, "torch-cuda-fp16", lambda: Case(
+        "torch-cuda-fp16", TorchBackend(copy.deepcopy(model), "cuda", fp16=True), ckpt,
+        {"backend": "torch", "fp16": True, **gpu}, _cuda_sync))
+    _add(cases, skipped, "torch-cuda-fp16-cudagraph", lambda: Case(
+        "torch-cuda-fp16-cudagraph", CudaGraphBackend(TorchBackend(copy.deepcopy(model), "cuda", fp16=True)),
+        ckpt, {"backend": "torch", "fp16": True, "cuda_graphs": True, **gpu}, _cuda_sync))
     providers = available_providers()
     if CUDA_EP in providers and onnx_fp16 is not None:
-        cases.append(Case("ort-cuda-fp16", OnnxBackend(onnx_fp16, select_providers("onnxruntime", "cuda")),
-                          onnx_fp16, {"backend": "onnxruntime", **gpu}))
+        _add(cases, skipped, "ort-cuda-fp16", lambda: Case(
+            "ort-cuda-fp16", OnnxBackend(onnx_fp16, select_providers("onnxruntime", "cuda")), onnx_fp16,
+            {"backend": "onnxruntime", **gpu}))
     if TRT_EP in providers:
         trt = select_providers("tensorrt", "cuda", fp16=True, cache_dir=onnx_fp32.parent / "trt_cache")
-        cases.append(Case("ort-tensorrt-fp16", OnnxBackend(onnx_fp32, trt), onnx_fp32,
-                          {"backend": "tensorrt", "fp16": True, **gpu}))
+        _add(cases, skipped, "ort-tensorrt-fp16", lambda: Case(
+            "ort-tensorrt-fp16", OnnxBackend(onnx_fp32, trt), onnx_fp32, {"backend": "tensorrt", "fp16": True, **gpu}))
     return cases
+
+
+def working_cases(cases: list[Case], size_hw: tuple[int, int], skipped: list[str]) -> list[Case]:
+    """The cases whose first batch-1 and batch-32 calls succeed (e.g. a CUDA graph capture)."""
+    ok = []
+    for case in cases:
+        try:
+            for n in (1, THROUGHPUT_BATCH):
+                case.backend(_batch(n, size_hw))
+            if case.sync:
+                case.sync()
+            ok.append(case)
+        except Exception as exc:  # noqa: BLE001 - reported as a row note, the others still run
+            skipped.append(f"{case.name}: {type(exc).__name__}: {exc}")
+    return ok
 
 
 def _bare_runner(backend: InferenceBackend, batch_BHW3: torch.Tensor) -> Callable[[], object]:
@@ -170,8 +199,10 @@ def measure_overhead(case: Case, backbone: str, size_hw: tuple[int, int], effort
 
 
 def benchmark_backbone(backbone: str, size_hw: tuple[int, int], threads: int, effort: Effort, full: bool,
-                       workdir: Path) -> tuple[list[LatencyRow], list[OverheadRow], float]:
-    """Latency rows for every backend, overhead rows for the best CPU (and GPU) backend, FLOPs/image."""
+                       workdir: Path, skipped: list[str] | None = None
+                       ) -> tuple[list[LatencyRow], list[OverheadRow], float]:
+    """Latency rows for every backend, overhead rows for the best CPU (and GPU) backend, FLOPs/image.
+    Backends that fail here are described in ``skipped`` (prefixed with the backbone)."""
     model = random_model(backbone)
     flops = flops_per_image(model, size_hw)
     folder = workdir / backbone
@@ -180,15 +211,16 @@ def benchmark_backbone(backbone: str, size_hw: tuple[int, int], threads: int, ef
     onnx32 = export_model_onnx(model, meta, folder / "random.onnx")
     onnx16 = export_model_onnx(copy.deepcopy(model), meta, folder / "random_fp16.onnx", fp16=True) \
         if torch.cuda.is_available() else None
-    cases = build_cases(model, ckpt, onnx32, onnx16, threads, full)
+    failed: list[str] = []
+    cases = working_cases(build_cases(model, ckpt, onnx32, onnx16, threads, full, failed), size_hw, failed)
     rows: list[LatencyRow] = []
     for device in ("cpu", "cuda"):
         on_device = [c for c in cases if c.localizer_options["device"] == device]
         if on_device:
             rows += measure_cases(on_device, backbone, flops / 1e9, size_hw, effort)
-    eager = next(r.batch1_p50_ms for r in rows if r.backend == "torch-cpu-fp32")
+    eager = next((r.batch1_p50_ms for r in rows if r.backend == "torch-cpu-fp32"), None)
     for r in rows:
-        if r.device == "cpu":
+        if r.device == "cpu" and eager is not None:
             r.speedup_vs_torch_eager = eager / r.batch1_p50_ms
     h, w = size_hw
     cameras = [(h, w), (2 * h, 2 * w)]
@@ -198,7 +230,12 @@ def benchmark_backbone(backbone: str, size_hw: tuple[int, int], threads: int, ef
         if mine:
             best = min(mine, key=lambda r: r.batch1_p50_ms).backend
             case = next(c for c in cases if c.name == best)
-            overhead.append(measure_overhead(case, backbone, size_hw, effort, cameras))
+            try:
+                overhead.append(measure_overhead(case, backbone, size_hw, effort, cameras))
+            except Exception as exc:  # noqa: BLE001 - reported; the other measurements stand
+                failed.append(f"{case.name} Localizer overhead: {type(exc).__name__}: {exc}")
+    if skipped is not None:
+        skipped += [f"{backbone} {note}" for note in failed]
     return rows, overhead, flops
 
 

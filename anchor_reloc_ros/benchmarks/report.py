@@ -81,6 +81,9 @@ def render(result: dict[str, Any]) -> str:
              latency_section(result["latency"]), "",
              "## Localizer per frame vs the bare network (fastest backend per device, batch 1)", "",
              overhead_section(result["overhead"]), ""]
+    if result.get("skipped_backends"):
+        parts += ["Backends that could not run here (not timed):", "",
+                  *[f"- {note}" for note in result["skipped_backends"]], ""]
     gpu = result["machine"]["gpu"]
     if gpu:
         parts += ["## GPU: distance from the theoretical limit (FLOPs / fp16 dense peak)", "",
@@ -93,8 +96,8 @@ def render(result: dict[str, Any]) -> str:
         parts += [f"## Bag decode ({decode.get('frame_wxh', '?')} frames) + resize to {size}, no network "
                   "(offline bag-eval's input; benchmarks/decode_throughput.py)", "",
                   decode_section(decode) if "rows" in decode else f"failed: {decode.get('error')}", ""]
-    node = result.get("node_latency")
-    if node:
-        parts += ["## Node: image published -> pose received, over DDS (benchmarks/node_latency.py)", "",
-                  node.get("table") or f"failed: {node.get('error')}", ""]
+    nodes = result.get("node_latency") or []
+    if nodes:
+        parts += ["## Node: image published -> pose received, over DDS (benchmarks/node_latency.py)", ""]
+        parts += [node.get("table") or f"failed: {node.get('error')}" for node in nodes]
     return "\n".join(parts)

@@ -41,13 +41,13 @@ class BenchConfig:
         return self.backbones or (QUICK_BACKBONES if self.quick else FULL_BACKBONES)
 
 
-def _node_latency(config: BenchConfig) -> dict[str, Any]:
+def _node_latency(config: BenchConfig, backbone: str) -> dict[str, Any]:
     """The node benchmark in a child process (rclpy and the built messages stay out of this one)."""
     h, w = config.image_size_hw
     with tempfile.TemporaryDirectory(prefix="anchor_reloc_node_bench_") as tmp:
         out = Path(tmp) / "node.json"
         cmd = [sys.executable, "-m", "anchor_reloc_ros.benchmarks.node_latency", "--backbone",
-               config.chosen_backbones()[0], "--size", f"{w}x{h}", "--threads", str(config.threads),
+               backbone, "--size", f"{w}x{h}", "--threads", str(config.threads),
                "--json", str(out)]
         cmd += ["--frames", "30", "--seconds", "2"] if config.quick else []
         try:
@@ -76,21 +76,22 @@ def run_bench(config: BenchConfig) -> Path:
     result: dict[str, Any] = {"quick": config.quick, "image_size_wxh": f"{w}x{h}",
                               "machine": describe_machine(config.threads, config.gpu_peak_tflops),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                              "latency": [], "overhead": [], "training": [], "node_latency": None}
+                              "latency": [], "overhead": [], "training": [], "node_latency": [], "skipped_backends": []}
     effort = QUICK if config.quick else FULL
     backbones = config.chosen_backbones()
     with tempfile.TemporaryDirectory(prefix="anchor_reloc_bench_") as tmp:
         work = Path(tmp)
         for backbone in backbones:
             rows, overhead, _ = benchmark_backbone(backbone, config.image_size_hw, config.threads, effort,
-                                                   not config.quick, work)
+                                                   not config.quick, work, result["skipped_backends"])
             result["latency"] += rows_as_dicts(rows)
             result["overhead"] += rows_as_dicts(overhead)
         if config.training:
             result["training"] = train_dicts(benchmark_training(backbones[0], config.image_size_hw, config.threads,
                                                                 work, config.quick))
         if config.node:
-            result["node_latency"] = _node_latency(config)
+            node_backbones = backbones[:1] if config.quick else backbones
+            result["node_latency"] = [_node_latency(config, b) for b in node_backbones]
     if config.decode:
         result["decode"] = _decode_throughput(config)
     result["load_average_at_end"] = describe_machine(config.threads)["load_average_1_5_15"]
