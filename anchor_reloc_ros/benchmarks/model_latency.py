@@ -22,7 +22,7 @@ from ..core.checkpoint import read_metadata
 from ..core.model import RelocNet
 from ..core.onnx_backend import CUDA_EP, TRT_EP, OnnxBackend, available_providers, select_providers
 from ..core.onnx_export import INPUT_NAME, export_model_onnx
-from ..core.preprocessing import to_network_input
+from ..core.preprocessing import to_network_input, to_planar_float32
 from ..core.torch_fast import CudaGraphBackend
 from .flops import flops_per_image
 from .synthetic import random_checkpoint, random_model
@@ -145,7 +145,7 @@ def working_cases(cases: list[Case], size_hw: tuple[int, int], skipped: list[str
 def _bare_runner(backend: InferenceBackend, batch_BHW3: torch.Tensor) -> Callable[[], object]:
     """The engine alone on a ready input (no uint8 conversion, no copies to the device)."""
     if isinstance(backend, OnnxBackend):
-        x = np.ascontiguousarray(batch_BHW3.numpy().transpose(0, 3, 1, 2), dtype=np.float32)
+        x = to_planar_float32(batch_BHW3.numpy())
         return lambda: backend.session.run(backend.output_names, {INPUT_NAME: x})
     if isinstance(backend, TorchBackend):
         x = to_network_input(batch_BHW3, backend.device, backend.dtype, backend.channels_last)

