@@ -22,7 +22,7 @@ import yaml
 from ..core.errors import ConfigError, DatasetError
 from .cambridge import write_cambridge_split
 from .frames import PosedFrame
-from .prefetch import prefetch
+from .prefetch import default_workers
 from .rosbag_ground_truth import GroundTruthSource
 from .rosbag_images import FrameStats, iter_bag_images
 from .rosbag_io import DESERIALIZE_ERRORS, BagReader
@@ -121,7 +121,7 @@ def export_dataset(config: ExportConfig) -> dict[str, object]:
         traj, _ = config.gt.load(bag)
         camera_yaml = (_export_camera_info(bag, config.camera_info_topic, out)
                        if config.camera_info_topic else None)
-        decoded = prefetch(iter_bag_images(bag, config.image_topic, stats), depth=16, name="bag-decode")
+        decoded = iter_bag_images(bag, config.image_topic, stats, workers=default_workers(), depth=16)
         with closing(decoded):
             for frame in decoded:
                 position, quat, valid = traj.interpolate([frame.stamp_ns * 1e-9], config.max_dt)
