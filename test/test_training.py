@@ -103,6 +103,25 @@ def test_sigkill_then_resume_from_the_cli(tmp_path: Path) -> None:
     assert epochs == list(range(1, state_epoch + 4))
 
 
+def test_kill_right_after_a_checkpoint_loses_no_metrics_row(tmp_path: Path) -> None:
+    """A kill between the checkpoint and the CSV write must not leave a hole in metrics.csv."""
+    data = make_strip_dataset(tmp_path / "data", n_train=12, n_test=2)
+    trainer = Trainer(_config(data, tmp_path / "run", epochs=3), progress=False)
+    write = trainer._write_checkpoints
+
+    def write_then_die(epoch: int, metadata: dict) -> None:
+        write(epoch, metadata)
+        if epoch == 1:
+            raise KeyboardInterrupt  # the process dies right after the second checkpoint
+
+    trainer._write_checkpoints = write_then_die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    Trainer(_config(data, tmp_path / "run", epochs=3, resume=True), progress=False).run()
+    with open(tmp_path / "run" / "metrics.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
 def test_existing_run_needs_resume_and_bad_options(tmp_path: Path) -> None:
     data = make_strip_dataset(tmp_path / "data", n_train=12, n_test=2)
     Trainer(_config(data, tmp_path / "run", epochs=1), progress=False).run()

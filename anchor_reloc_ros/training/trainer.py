@@ -342,8 +342,10 @@ class Trainer:
             # a kill loses at most that much work, and short epochs do not drown in I/O.
             if self.dist.is_main:  # one writer: every rank holds the same weights
                 if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.config.epochs:
-                    self._write_checkpoints(epoch, metadata)
+                    # The CSV first: a kill between the two writes then leaves an extra row, which a
+                    # resume drops (RunLog keep_epochs), never a missing one.
                     self.run_log.write(row, flush=True)
+                    self._write_checkpoints(epoch, metadata)
                     last_save = time.monotonic()
                 else:
                     self.run_log.write(row, flush=False)
