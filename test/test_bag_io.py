@@ -11,7 +11,7 @@ from anchor_reloc_ros.core.geometry import quat_normalize
 from anchor_reloc_ros.core.preprocessing import resize_rgb
 from anchor_reloc_ros.data.rosbag_ground_truth import read_gt_topic, read_gt_tum
 from anchor_reloc_ros.data.rosbag_images import FrameStats, iter_bag_images
-from anchor_reloc_ros.data.rosbag_io import BagError, BagReader, BagTopicError
+from anchor_reloc_ros.data.rosbag_io import BagError, BagReader, BagTopicError, stamp_ns
 from anchor_reloc_ros.data.tum import write_tum
 from anchor_reloc_ros.tools.cli import main
 from bag_helpers import SEC, T0, gt_message, image_msg, random_rgb, string_msg, write_bag
@@ -58,11 +58,14 @@ def test_tf_needs_a_child_frame_and_a_unique_parent(tmp_path: Path) -> None:
             read_gt_topic(bag, "/tf", child_frame="nowhere", parent_frame="map")
 
 
-@pytest.mark.parametrize("workers", [0, 3])  # decoded on the caller's thread or on 3 threads
-def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: Path, workers: int) -> None:
+MIXED_STAMPS = [T0 + 3 * SEC, T0 + 1 * SEC, T0 + 2 * SEC]   # header stamps out of order
+
+
+def _mixed_bag(tmp_path: Path) -> Path:
+    """/cam: 3 good frames, a zero stamp, a truncated and a malformed one; /camz: 3 PNGs; /chatter."""
     topics = {"/cam": "sensor_msgs/msg/Image", "/chatter": "std_msgs/msg/String",
               "/camz": "sensor_msgs/msg/CompressedImage"}
-    stamps = [T0 + 3 * SEC, T0 + 1 * SEC, T0 + 2 * SEC]   # header stamps out of order
+    stamps = MIXED_STAMPS
     msgs = [("/chatter", T0, string_msg("hello"))]
     for i, s in enumerate(stamps):
         msgs.append(("/cam", T0 + i * SEC, image_msg(random_rgb(i), s)))
@@ -72,7 +75,13 @@ def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: 
     bad.data = bad.data[:-5]                                                # truncated pixels
     msgs.append(("/cam", T0 + 6 * SEC, bad))
     msgs.append(("/cam", T0 + 7 * SEC, b"\x00\x01\x00\x00garbage"))        # malformed CDR
-    with BagReader(write_bag(tmp_path / "mixed", topics, msgs, storage="sqlite3")) as bag:
+    return write_bag(tmp_path / "mixed", topics, msgs, storage="sqlite3")
+
+
+@pytest.mark.parametrize("workers", [0, 3])  # decoded on the caller's thread or on 3 threads
+def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: Path, workers: int) -> None:
+    stamps = MIXED_STAMPS
+    with BagReader(_mixed_bag(tmp_path)) as bag:
         stats = FrameStats()
         frames = list(iter_bag_images(bag, "/cam", stats, workers=workers, depth=2))
         zstats = FrameStats()
@@ -88,6 +97,22 @@ def test_images_with_extra_topics_unsorted_zero_stamps_and_bad_frames(tmp_path: 
     assert (zstats.messages, zstats.bad) == (3, 0)
     for f, full in zip(small, zframes, strict=True):                     # resized by the one resize_rgb
         np.testing.assert_array_equal(f.rgb, resize_rgb(full.rgb, (12, 20)))
+
+
+def test_live_replay_publishes_what_offline_decodes(tmp_path: Path) -> None:
+    """Live replay skips and counts the same frames; a zero stamp is rewritten to the bag time."""
+    pytest.importorskip("rclpy", reason="live replay needs ROS 2 (scripts/setup.sh)")
+    pytest.importorskip("anchor_reloc_ros.msg", reason="the package's messages are not built")
+    from anchor_reloc_ros.ros.bag_replay import _frames
+
+    with BagReader(_mixed_bag(tmp_path)) as bag:
+        stats = FrameStats()
+        frames = list(_frames(bag, "/cam", stats))
+        republished = [bag.deserialize(f.raw, "sensor_msgs/msg/Image") for f in frames]
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert [f.stamp_ns for f in frames] == [*MIXED_STAMPS, T0 + 5 * SEC]
+    assert [stamp_ns(m.header.stamp) for m in republished] == [*MIXED_STAMPS, T0 + 5 * SEC]
+    assert (stats.messages, stats.bad, stats.zero_stamps) == (6, 2, 1)
 
 
 def test_missing_topic_and_wrong_type_list_the_bag_topics(tmp_path: Path) -> None:

@@ -131,7 +131,8 @@ def _phase(name: str, weights: Path, config: NodeBenchConfig, rate_hz: float, co
     s = run_live(frames, compressed, log, options, what="the synthetic frames").stats
     phase = NodePhase(name, float(s["input_rate_hz"]), int(s["published"]), int(s["answered"]),
                       float(s["output_rate_hz"]), float(s["latency_p50_ms"]), float(s["latency_p95_ms"]),
-                      float(s["localizer_p50_ms"]), s.get("lost_in_transport"), s.get("skipped_while_busy"), s.get("superseded"))
+                      float(s["localizer_p50_ms"]), s.get("lost_in_transport"), s.get("skipped_while_busy"),
+                      s.get("superseded"))
     if closed_loop:
         phase.overhead_p50 = phase.latency_p50_ms / phase.localizer_p50_ms - 1.0
     return phase
@@ -163,8 +164,8 @@ def render_table(result: NodeBenchResult) -> str:
     c = result.config
     w, h = c["size_wh"]
     lines = [f"Node: {c.get('model_file')} ({c['backbone'] if not c['weights'] else 'given weights'}), "
-             f"{w}x{h} {c['encoding']}, node cpu_threads={c['threads']} inference_workers={c['workers']}, publisher in the same machine "
-             f"(loopback shared memory)", "",
+             f"{w}x{h} {c['encoding']}, node cpu_threads={c['threads']} inference_workers={c['workers']}, "
+             "publisher on the same machine (loopback shared memory)", "",
              "| phase | input Hz | output Hz | answered | latency p50 ms | latency p95 ms | "
              "Localizer p50 ms | overhead p50 | lost in transport | skipped while busy | superseded |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size must be WIDTHxHEIGHT, got {args.size!r}")
-    config = NodeBenchConfig(args.weights, args.backbone, args.backend, (w, h), args.encoding, args.threads, args.device, args.workers,
-                             args.frames, tuple(args.rates), args.seconds)
+    config = NodeBenchConfig(args.weights, args.backbone, args.backend, (w, h), args.encoding, args.threads,
+                             args.device, args.workers, args.frames, tuple(args.rates), args.seconds)
     from ..core.errors import AnchorRelocError
 
     try:

@@ -61,7 +61,7 @@ class RawImageMessage:
 
 @dataclass(frozen=True)
 class DecodedMessage:
-    index: int
+    message: RawImageMessage
     frame: BagFrame | None    # None: a bad frame, see ``error``
     error: str = ""
     zero_stamp: bool = False
@@ -87,26 +87,36 @@ def decode_image_message(bag: BagReader, message: RawImageMessage,
 
             rgb = resize_rgb(check_image(rgb), size_hw)
     except (ImageDecodeError, InvalidImageError, *DESERIALIZE_ERRORS) as exc:
-        return DecodedMessage(message.index, None, str(exc))
+        return DecodedMessage(message, None, str(exc))
     zero = msg.header.stamp.sec == 0 and msg.header.stamp.nanosec == 0
     frame = BagFrame(message.index, header_stamp_ns(msg, message.bag_ns), str(msg.header.frame_id), rgb)
-    return DecodedMessage(message.index, frame, zero_stamp=zero)
+    return DecodedMessage(message, frame, zero_stamp=zero)
 
 
-def iter_bag_images(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
-                    workers: int = 0, depth: int | None = None) -> Iterator[BagFrame]:
-    """Decoded frames of ``topic`` in bag order (resized to ``size_hw`` when given);
-    ``BagTopicError`` if it is absent or not an image. ``workers`` > 0 decodes on that many
-    threads, at most ``depth`` messages ahead (``data.prefetch.parallel_map``); 0 decodes
-    on the caller's thread. Leaving the loop early stops the threads."""
+def iter_decoded_messages(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
+                          workers: int = 0, depth: int | None = None) -> Iterator[DecodedMessage]:
+    """The decodable messages of ``topic`` in bag order (frames resized to ``size_hw`` when
+    given), bad ones and zero stamps counted in ``stats``; ``BagTopicError`` if the topic is
+    absent or not an image. ``workers`` > 0 decodes on that many threads, at most ``depth``
+    messages ahead (``data.prefetch.parallel_map``); 0 decodes on the caller's thread.
+    Leaving the loop early stops the threads."""
     decode = partial(decode_image_message, bag, size_hw=size_hw)
     results = parallel_map(decode, read_image_messages(bag, topic), workers, depth, name="bag-decode")
     with closing(results):
         for result in results:
             stats.messages += 1
             if result.frame is None:
-                stats.add_bad(result.index, result.error)
+                stats.add_bad(result.message.index, result.error)
                 continue
             if result.zero_stamp:
                 stats.zero_stamps += 1
-            yield result.frame
+            yield result
+
+
+def iter_bag_images(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
+                    workers: int = 0, depth: int | None = None) -> Iterator[BagFrame]:
+    """The decoded frames of ``iter_decoded_messages``."""
+    decoded = iter_decoded_messages(bag, topic, stats, size_hw, workers, depth)
+    with closing(decoded):
+        for result in decoded:
+            yield result.frame  # type: ignore[misc]  # only good frames come out

@@ -11,33 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..data.image_codec import ImageDecodeError, message_to_rgb
 from ..data.rosbag_estimates import ANCHOR_TOPIC, POSE_TOPIC, POSE_TYPE
-from ..data.rosbag_images import IMAGE_TYPES, FrameStats
-from ..data.rosbag_io import ANCHOR_DEBUG_TYPE, DESERIALIZE_ERRORS, BagReader, BagWriter, stamp_ns, time_msg, typestore
+from ..data.rosbag_images import IMAGE_TYPES, FrameStats, iter_decoded_messages
+from ..data.rosbag_io import ANCHOR_DEBUG_TYPE, BagReader, BagWriter, stamp_ns, time_msg, typestore
 from .live_session import LiveFrame, LiveOptions, LiveReplayError, LiveRun, RecordedItem, run_live
 
 __all__ = ["LiveOptions", "LiveReplayError", "LiveRun", "replay_live"]
 
 
 def _frames(bag: BagReader, topic: str, stats: FrameStats) -> Iterator[LiveFrame]:
-    """Publishable frames: parseable, decodable, with a non-zero stamp (bag time if zero)."""
+    """Publishable frames: the ones offline mode decodes (same reading, decoding and
+    counting), with a zero header stamp replaced by the bag time."""
     store = typestore()
-    for index, (conn, bag_ns, raw) in enumerate(bag.messages(bag.connections(topic, IMAGE_TYPES, "image"))):
-        stats.messages += 1
-        try:
-            msg = bag.deserialize(raw, conn.msgtype)
-            message_to_rgb(msg)
-        except (ImageDecodeError, *DESERIALIZE_ERRORS) as exc:
-            stats.add_bad(index, str(exc))
-            continue
-        stamp = stamp_ns(msg.header.stamp)
-        if stamp == 0:
-            stats.zero_stamps += 1
-            stamp = bag_ns
-            msg.header.stamp = time_msg(bag_ns)
-            raw = bytes(store.serialize_cdr(msg, conn.msgtype))
-        yield LiveFrame(index, bag_ns, stamp, bytes(raw))
+    for decoded in iter_decoded_messages(bag, topic, stats):
+        message, raw = decoded.message, decoded.message.raw
+        if decoded.zero_stamp:
+            msg = bag.deserialize(raw, message.msgtype)
+            msg.header.stamp = time_msg(message.bag_ns)
+            raw = bytes(store.serialize_cdr(msg, message.msgtype))
+        yield LiveFrame(message.index, message.bag_ns, decoded.frame.stamp_ns, raw)  # type: ignore[union-attr]
 
 
 def replay_live(bag_path: Path, image_topic: str, out_bag: Path, log_path: Path,

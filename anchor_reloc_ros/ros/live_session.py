@@ -69,7 +69,6 @@ class LiveOptions:
     warmup_timeout_s: float = 60.0
     settle_s: float = 2.0              # after the last frame: stop when quiet this long
     drain_timeout_s: float = 30.0
-    node_params: dict[str, object] = field(default_factory=dict)   # any other node parameters
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,6 @@ class LiveRun:
     stamps_ns: list[int] = field(default_factory=list)        # published frames, in order
     indices: list[int] = field(default_factory=list)
     estimates: dict[int, PoseEstimate] = field(default_factory=dict)   # by stamp
-    latency_ms: dict[int, float] = field(default_factory=dict)        # published -> pose received
     stats: dict[str, object] = field(default_factory=dict)
     recorded: list[RecordedItem] = field(default_factory=list)
     frame_stats: FrameStats = field(default_factory=FrameStats)   # input frames skipped as bad
@@ -126,6 +124,10 @@ class _Recorder:
     def snapshot(self) -> list[RecordedItem]:
         with self._lock:
             return list(self.items)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.items)
 
     def clear(self) -> None:
         with self._lock:
@@ -234,7 +236,8 @@ def _warm_up(session: _Session, node: NodeProcess, frame: LiveFrame, timeout_s: 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         session.publisher.publish(frame.raw)
-        if _poll(lambda: session.recorder.has_pose(frame.stamp_ns), min(1.0, max(0.0, deadline - time.monotonic())), node, "a first estimate"):
+        wait_s = min(1.0, max(0.0, deadline - time.monotonic()))
+        if _poll(lambda: session.recorder.has_pose(frame.stamp_ns), wait_s, node, "a first estimate"):
             return
     raise LiveReplayError(f"anchor_reloc_node gave no estimate within {timeout_s:.0f} s; node log ends: "
                           f"{node.log_tail()} (full log: {node.log_path})")
@@ -245,10 +248,10 @@ class _Quiet:
 
     def __init__(self, recorder: _Recorder) -> None:
         self._recorder = recorder
-        self._count, self._since = len(recorder.snapshot()), time.monotonic()
+        self._count, self._since = len(recorder), time.monotonic()
 
     def for_s(self, seconds: float) -> bool:
-        count = len(self._recorder.snapshot())
+        count = len(self._recorder)
         if count != self._count:
             self._count, self._since = count, time.monotonic()
         return time.monotonic() - self._since >= seconds
@@ -318,10 +321,10 @@ def _collect(run: LiveRun, published: dict[int, int], node_counts: dict[str, int
     answered = [s for s in published if s in poses]
     for s in answered:
         run.estimates[s] = estimate_from_messages(poses[s][1], anchors.get(s, (0, None))[1])
-        run.latency_ms[s] = (poses[s][0] - published[s]) * 1e-6
+    latency = [(poses[s][0] - published[s]) * 1e-6 for s in answered]   # published -> pose received
     node_latency = [float(anchors[s][1].latency_ms) for s in answered if s in anchors]
     inference = [float(anchors[s][1].inference_ms) for s in answered if s in anchors]
-    p50, p95 = percentiles(list(run.latency_ms.values()))
+    p50, p95 = percentiles(latency)
     n50, n95 = percentiles(node_latency)
     i50, i95 = percentiles(inference)
     run.stats = {
@@ -335,7 +338,8 @@ def _collect(run: LiveRun, published: dict[int, int], node_counts: dict[str, int
         "node_exit_code": exit_code,
     }
     if node_counts:
-        # Where the drops happened: never reached the node, or skipped for a newer frame.
+        # Where the drops happened: never reached the node, skipped for a newer frame while the
+        # node was busy, or localized but overtaken by a newer frame's result (parallel workers).
         run.stats["node_received"] = node_counts.get("received", 0)
         run.stats["lost_in_transport"] = max(0, len(run.stamps_ns) - node_counts.get("received", 0))
         run.stats["skipped_while_busy"] = node_counts.get("dropped", 0)
@@ -350,7 +354,7 @@ def node_parameters(options: LiveOptions, topic: str, compressed: bool) -> dict[
             "inference_workers": options.inference_workers, "image_topic": topic,
             "image_transport": "compressed" if compressed else "raw",
             "camera_frame": CAMERA_FRAME, "base_frame": CAMERA_FRAME,
-            "diagnostics_period_s": DIAGNOSTICS_PERIOD_S, **options.node_params}
+            "diagnostics_period_s": DIAGNOSTICS_PERIOD_S}
 
 
 def run_live(frames: Iterable[LiveFrame], compressed: bool, log_path: Path,

@@ -1,8 +1,10 @@
 """``anchor_reloc_node``: camera image in; pose, TF, anchor debug, markers out.
 
 Threading: the image callback only drops the message into a ``LatestFrameSlot`` (the
-newest frame wins). One ``FrameWorker`` thread decodes, runs the ``Localizer``, looks
-up TF and publishes; the executor is never blocked by inference. Every per-image
+newest frame wins). ``inference_workers`` ``FrameWorker`` threads (default one) decode,
+run the ``Localizer``, look up TF and publish, never a frame older than one already
+published; the single-threaded executor is never blocked by inference, and the blocking
+``~/relocalize`` service runs on its own thread (``blocking_service``). Every per-image
 output carries the image's ``header.stamp``.
 """
 from __future__ import annotations
