@@ -20,16 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DatasetError
-from ..core.geometry import orthonormalize, pq_from_transform
+from ..core.geometry import pq_from_transform
 from .frames import PosedFrame, PoseDataset
-from .text_lines import TextLine, parse_floats, read_text_lines
+from .text_lines import TextLine, parse_floats, parse_rotation, read_text_lines
 
 FORMAT = "7scenes"
 SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt"}
 IMAGE_SUFFIXES = (".color.png", ".color.jpg")
-# Rotation blocks further than this (max |R^T R - I|) from orthonormal are rejected:
-# that is a corrupt file, not the dataset's usual rounding.
-MAX_ORTHO_DEVIATION = 0.05
 
 _SEQUENCE_RE = re.compile(r"^(?:sequence|seq-?)(\d+)$", re.IGNORECASE)
 _POSE_RE = re.compile(r"^frame-(\d+)\.pose\.txt$")
@@ -65,21 +62,14 @@ def read_pose_matrix(path: Path) -> np.ndarray:
             raise line.error(f"expected 4 numbers, got {len(line.fields)}")
         rows.append(parse_floats(line, line.fields, "matrix entries"))
     T = np.stack(rows)
-    _check_rigid(lines[3], T)
-    T[:3, :3] = orthonormalize(T[:3, :3])
+    _check_last_row(lines[3], T)
+    T[:3, :3] = parse_rotation(str(path), T[:3, :3])
     return T
 
 
-def _check_rigid(last_row: TextLine, T: np.ndarray) -> None:
+def _check_last_row(last_row: TextLine, T: np.ndarray) -> None:
     if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
         raise last_row.error(f"last row must be 0 0 0 1, got {T[3].tolist()}")
-    R = T[:3, :3]
-    deviation = float(np.abs(R.T @ R - np.eye(3)).max())
-    if deviation > MAX_ORTHO_DEVIATION or np.linalg.det(R) <= 0.0:
-        raise DatasetError(
-            f"{last_row.path}: rotation block is not a rotation "
-            f"(max |R^T R - I| = {deviation:.3g}, det = {np.linalg.det(R):.3g})"
-        )
 
 
 def _color_image(pose_path: Path) -> Path:

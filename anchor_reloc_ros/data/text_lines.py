@@ -3,7 +3,7 @@
 Every reader reports problems as ``DatasetError("<file>:<line>: <what>")``; this module
 is the one place that knows how to open a text file tolerantly (UTF-8 with or without a
 BOM, LF / CRLF / CR line endings, tabs and trailing whitespace) and how to turn tokens
-into finite floats or a unit quaternion with such a message.
+into finite floats, a unit quaternion or a rotation matrix with such a message.
 """
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DatasetError
+from ..core.geometry import orthonormalize
+
+
+# Rotation blocks further than this (max |R^T R - I|) from orthonormal are rejected:
+# that is a corrupt file, not a dataset's usual rounding.
+MAX_ORTHO_DEVIATION = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,3 +88,19 @@ def parse_unit_quat(line: TextLine, q_wxyz: np.ndarray) -> np.ndarray:
         raise line.error(f"quaternion has zero length: {q_wxyz.tolist()}")
     q = np.asarray(q_wxyz, dtype=np.float64) / norm
     return -q if q[0] < 0.0 else q
+
+
+def parse_rotation(where: str, R: np.ndarray) -> np.ndarray:
+    """Nearest proper rotation to a nearly orthonormal 3x3 block read at ``where``.
+
+    A block far from orthonormal, or a mirror (det <= 0), is a
+    ``DatasetError("<where>: rotation block is not a rotation ...")``.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    deviation = float(np.abs(R.T @ R - np.eye(3)).max())
+    det = float(np.linalg.det(R))
+    if deviation > MAX_ORTHO_DEVIATION or det <= 0.0:
+        raise DatasetError(
+            f"{where}: rotation block is not a rotation (max |R^T R - I| = {deviation:.3g}, det = {det:.3g})"
+        )
+    return orthonormalize(R)
