@@ -6,6 +6,11 @@ Detection, first match wins:
 * ``7scenes``: ``TrainSplit.txt`` or ``TestSplit.txt`` in the folder.
 * ``image_folder``: ``images/`` or ``rgb/`` plus ``poses.tum`` or ``groundtruth.txt``,
   either in the folder itself or in both ``train/`` and ``test/`` subfolders.
+* ``kitti``: ``image_0/``, ``image_2/`` or ``image_l/`` (a KITTI odometry sequence folder,
+  official or republished) or ``sequences/`` (the official dataset folder); see ``kitti.py``.
+
+Reader options that only one format has are passed to ``load_dataset`` under a
+format-qualified name (``READER_OPTIONS``), so callers can pass them for any folder.
 """
 from __future__ import annotations
 
@@ -13,25 +18,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import DatasetError
-from . import cambridge, image_folder, seven_scenes
+from . import cambridge, image_folder, kitti, seven_scenes
 from .frames import PoseDataset
 
-_READERS: dict[str, Callable[[Path, str], PoseDataset]] = {
+_READERS: dict[str, Callable[..., PoseDataset]] = {
     cambridge.FORMAT: cambridge.read_cambridge,
     seven_scenes.FORMAT: seven_scenes.read_seven_scenes,
     image_folder.FORMAT: image_folder.read_image_folder,
+    kitti.FORMAT: kitti.read_kitti,
+}
+
+# load_dataset option -> (the format it applies to, that reader's keyword).
+READER_OPTIONS: dict[str, tuple[str, str]] = {
+    "kitti_test_every": (kitti.FORMAT, "test_every"),
 }
 
 _EXPECTED = (
     "Cambridge Landmarks (dataset_train.txt / dataset_test.txt), "
     "7-Scenes (TrainSplit.txt / TestSplit.txt and seq-XX/), or an image folder "
     f"({' or '.join(image_folder.IMAGE_DIRS)}/ plus {' or '.join(image_folder.TRAJECTORY_FILES)}, "
-    "optionally inside train/ and test/)"
+    "optionally inside train/ and test/), or KITTI odometry "
+    f"({' / '.join(kitti.IMAGE_DIRS)}/ with poses, or {kitti.SEQUENCES_DIR}/ + poses/)"
 )
 
 
 def detect_format(root: Path) -> str:
-    """``"cambridge"``, ``"7scenes"`` or ``"image_folder"`` for the scene folder ``root``."""
+    """``"cambridge"``, ``"7scenes"``, ``"image_folder"`` or ``"kitti"`` for the folder ``root``."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
@@ -41,6 +53,8 @@ def detect_format(root: Path) -> str:
         return seven_scenes.FORMAT
     if image_folder.find_layout(root) is not None or image_folder.has_split_folders(root):
         return image_folder.FORMAT
+    if kitti.is_kitti_folder(root):
+        return kitti.FORMAT
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:12]
     raise DatasetError(
         f"unrecognised dataset folder {root}: expected {_EXPECTED}; "
@@ -48,7 +62,17 @@ def detect_format(root: Path) -> str:
     )
 
 
-def load_dataset(root: Path | str, split: str = "train") -> PoseDataset:
-    """Detect the format of ``root`` and read its ``split`` with default options."""
+def load_dataset(root: Path | str, split: str = "train", **options: object) -> PoseDataset:
+    """Detect the format of ``root`` and read its ``split``.
+
+    ``options`` are ``READER_OPTIONS`` names (e.g. ``kitti_test_every=4``); each reaches
+    only its own format's reader, and ``None`` means that reader's default.
+    """
+    unknown = sorted(set(options) - set(READER_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown dataset option(s) {', '.join(unknown)}; known: {', '.join(READER_OPTIONS)}")
     root = Path(root).expanduser()
-    return _READERS[detect_format(root)](root, split)
+    fmt = detect_format(root)
+    kwargs = {READER_OPTIONS[name][1]: value for name, value in options.items()
+              if READER_OPTIONS[name][0] == fmt and value is not None}
+    return _READERS[fmt](root, split, **kwargs)

@@ -24,13 +24,16 @@ class EvalConfig:
     top_k: int = 3
     batch_size: int = 32
     plots: bool = True
+    kitti_test_every: int | None = None  # None: the checkpoint's training value
 
 
 def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[EvaluationResult, dict[str, Path]]:
     """Localize every frame of the split and write the report into ``config.out``."""
     loc = localizer or config.inference.localizer(config.weights, config.decode, config.top_k,
                                                   config.batch_size)  # bad backend choice: ConfigError
-    dataset = load_dataset(config.data, config.split)
+    trained_every = loc.metadata.get("training", {}).get("kitti_test_every")
+    kitti_test_every = config.kitti_test_every if config.kitti_test_every is not None else trained_every
+    dataset = load_dataset(config.data, config.split, kitti_test_every=kitti_test_every)
     estimates = []
     for start in range(0, len(dataset), config.batch_size):
         chunk = dataset.frames[start:start + config.batch_size]

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--kitti-test-every", type=int, default=None, metavar="N",
+                   help="KITTI data: every N-th frame is test (default: the checkpoint's training value)")
     add_inference_arguments(p)
     p.set_defaults(handler=run)
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = EvalConfig(args.weights, args.data, args.out, args.split, inference_options_from_args(args),
                         decode=args.decode, top_k=args.top_k, batch_size=args.batch_size,
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, kitti_test_every=args.kitti_test_every)
     result, paths = evaluate(config)
     print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}")
     for kind, path in paths.items():

@@ -66,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=float, default=30.0, metavar="SECONDS",
                    help="write last checkpoint + resumable state at most this often (always at the end)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--kitti-test-every", type=int, default=TrainConfig.kitti_test_every, metavar="N",
+                   help="KITTI data: every N-th frame is test, the rest train (eval reuses it)")
     p.set_defaults(handler=run)
 
 
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train
 
     config = config_from_args(args, args.data, args.out, val_every=args.val_every,
-                              save_half=args.save_half, resume=args.resume, save_every_s=args.save_every)
+                              save_half=args.save_half, resume=args.resume, save_every_s=args.save_every,
+                              kitti_test_every=args.kitti_test_every)
     best = train(config, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0

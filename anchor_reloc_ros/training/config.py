@@ -43,6 +43,7 @@ class TrainConfig:
     threads: int = 0                       # CPU threads for torch (0 = torch default)
     save_every_s: float = 30.0             # write last/state at most this often (and at the end)
     feature_cache: Path | None = None      # frozen-feature cache file (default: OUT/feature_cache.safetensors)
+    kitti_test_every: int = 5              # KITTI data: every n-th frame is the test split (eval reuses it)
 
     def validate(self) -> None:
         checks = [
@@ -53,6 +54,7 @@ class TrainConfig:
             (min(self.image_size) >= 32, f"--image-size must be at least 32 pixels, got {self.image_size}"),
             (self.val_every == 0 or self.val_every >= 2, f"--val-every must be 0 or >= 2, got {self.val_every}"),
             (min(self.alpha1, self.alpha2, self.alpha3) >= 0, "loss weights must be >= 0"),
+            (self.kitti_test_every >= 2, f"--kitti-test-every must be >= 2, got {self.kitti_test_every}"),
         ]
         for ok, message in checks:
             if not ok:

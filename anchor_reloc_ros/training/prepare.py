@@ -52,7 +52,7 @@ def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> Prepa
     ``anchors_from`` (a checkpoint's metadata) reuses a stored route frame and anchors,
     which keeps a resumed run identical to the original.
     """
-    dataset = load_dataset(config.data, "train")
+    dataset = load_dataset(config.data, "train", kitti_test_every=config.kitti_test_every)
     if len(dataset) == 0:
         raise DatasetError(f"the training split of {config.data} has no frames")
     train_frames, val_frames = split_train_val(dataset.frames, config.val_every)
