@@ -1,11 +1,16 @@
-"""REP-105 map -> odom and camera -> base algebra, by hand and through the running node."""
+"""REP-105 map -> odom and camera -> base algebra, by hand and through the running node,
+and map -> odom kept alive between estimates (as AMCL)."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
 from anchor_reloc_ros.core.geometry import R_BODY_OPTICAL, invert_transform, make_transform
@@ -23,6 +28,7 @@ from anchor_reloc_ros.ros.pose_math import (
     map_to_odom,
     sanitize_covariance,
 )
+from anchor_reloc_ros.ros.tf_republisher import LatestTransform
 from ros_node_harness import (  # noqa: F401 - fixtures are imported by name
     STATIC_QOS,
     Harness,
@@ -161,3 +167,100 @@ def test_missing_odometry_skips_tf_but_still_publishes_the_pose(node) -> None:
     wait_until(lambda: node.node.stats.counters["tf_failures"] > failures, what="tf failure count")
     assert not [t for m in node.tf.items() for t in m.transforms
                 if t.header.frame_id == "map" and stamp_to_ns(t.header.stamp) == stamp]
+
+
+# ------------------------------------------- map -> odom kept alive between estimates
+TOLERANCE_S = 0.5  # the transform_tolerance default
+
+
+class _TimedInbox:
+    """map -> odom transforms with their wall-clock arrival time (ns)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, object]] = []
+
+    def __call__(self, msg: TFMessage) -> None:
+        now = time.time_ns()
+        self.items.extend((now, t) for t in msg.transforms if t.header.frame_id == "map")
+
+    def between(self, start_ns: int, end_ns: int) -> list[tuple[int, object]]:
+        return [(at, t) for at, t in list(self.items) if start_ns <= at <= end_ns]
+
+
+def _localize_now(h: Harness, seed: int) -> int:
+    """One image stamped now, with odometry around it; returns its stamp once posed."""
+    stamp = time.time_ns()
+    h.tf_pub.publish(TFMessage(transforms=[
+        transform_stamped(yaw(0, (2.0, 0.0, 0.0)), "odom", "base_link", _time(stamp - S // 5)),
+        transform_stamped(yaw(0, (2.0, 0.0, 0.0)), "odom", "base_link", _time(stamp + S // 5)),
+    ]))
+    h.images.publish(image_msg(random_rgb(seed), "rgb8", stamp, "camera_optical"))
+    return stamp
+
+
+def _assert_kept_alive(h: Harness, inbox: _TimedInbox, last_ns: int, expected: np.ndarray) -> None:
+    """From 2 to 3.5 s after ``last_ns``: map -> odom arrives, fresh, increasing, unchanged."""
+    time.sleep(max(0.0, (last_ns + 3_600_000_000 - time.time_ns()) * 1e-9))
+    late = inbox.between(last_ns + 2 * S, last_ns + 3_500_000_000)
+    assert len(late) >= 5, f"only {len(late)} map -> odom in 2..3.5 s after the last image"
+    stamps = [stamp_to_ns(t.header.stamp) for _, t in late]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "stamps must increase"
+    for arrived, t in late:
+        assert t.child_frame_id == "odom"
+        ahead = stamp_to_ns(t.header.stamp) - arrived  # stamped now + tolerance when sent
+        assert 0 < ahead <= TOLERANCE_S * S, f"stamp {ahead * 1e-9:+.3f} s from its arrival"
+        np.testing.assert_allclose(transform_msg_to_matrix(t.transform), expected, atol=1e-5)
+
+
+def _accepted_map_odom(h: Harness, inbox: _TimedInbox, stamp: int) -> np.ndarray:
+    """The map -> odom broadcast for the image stamped ``stamp``."""
+    h.pose.wait(lambda m: stamp_to_ns(m.header.stamp) == stamp, what="pose")
+    wait_until(lambda: [t for _, t in list(inbox.items) if stamp_to_ns(t.header.stamp) == stamp],
+               what="map -> odom at the image stamp")
+    (t,) = [t for _, t in list(inbox.items) if stamp_to_ns(t.header.stamp) == stamp]
+    return transform_msg_to_matrix(t.transform)
+
+
+def test_map_to_odom_is_rebroadcast_with_fresh_stamps_after_the_camera_stops(node) -> None:
+    inbox = _TimedInbox()
+    sub = node.peer.create_subscription(TFMessage, "/tf", inbox, 100)
+    stamps = []
+    for i in range(3):
+        stamps.append(_localize_now(node, 30 + i))
+        time.sleep(0.2)
+    expected = _accepted_map_odom(node, inbox, stamps[-1])
+    _assert_kept_alive(node, inbox, stamps[-1], expected)
+    node.peer.destroy_subscription(sub)
+
+
+def test_one_shot_mode_keeps_map_to_odom_alive_after_the_service_call(node) -> None:
+    client = node.peer.create_client(Trigger, "/anchor_reloc_node/relocalize")
+    assert client.wait_for_service(timeout_sec=5.0)
+    node.node.set_parameters([Parameter("continuous", value=False)])
+    try:
+        inbox = _TimedInbox()
+        sub = node.peer.create_subscription(TFMessage, "/tf", inbox, 100)
+        received = node.node.stats.counters["received"]
+        stamp = _localize_now(node, 40)
+        wait_until(lambda: node.node.stats.counters["received"] > received, what="the image")
+        future = client.call_async(Trigger.Request())
+        response = wait_until(lambda: future.done() and future.result(), what="relocalize reply")
+        assert response.success, response.message
+        expected = _accepted_map_odom(node, inbox, stamp)
+        _assert_kept_alive(node, inbox, time.time_ns(), expected)
+        node.peer.destroy_subscription(sub)
+    finally:
+        node.node.set_parameters([Parameter("continuous", value=True)])
+        node.peer.destroy_client(client)
+
+
+def test_rebroadcast_stamp_is_the_newer_of_estimate_and_now_plus_tolerance() -> None:
+    kept = LatestTransform()
+    assert kept.restamped(now_ns=5 * S, tolerance_ns=S // 2) is None
+    kept.set(yaw(10, (1, 2, 0)), "map", "odom", stamp_ns=7 * S)
+    ahead = kept.restamped(now_ns=5 * S, tolerance_ns=S // 2)  # camera clock ahead of ours
+    assert ahead.stamp_ns == 7 * S + S // 2 and (ahead.parent, ahead.child) == ("map", "odom")
+    np.testing.assert_allclose(ahead.T, yaw(10, (1, 2, 0)))
+    assert kept.restamped(now_ns=9 * S, tolerance_ns=S // 2).stamp_ns == 9 * S + S // 2
+    kept.clear()
+    assert kept.restamped(now_ns=9 * S, tolerance_ns=0) is None

@@ -1,10 +1,15 @@
-"""Malformed images are counted, logged and skipped; the node keeps serving good frames."""
+"""Malformed images are counted, logged and skipped; the node keeps serving good frames;
+/diagnostics leaves OK when they take over."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from rcl_interfaces.msg import Log
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from anchor_reloc_ros.ros.conversions import stamp_to_ns
@@ -39,6 +44,8 @@ BAD_RAW = {
     "odd step mono16": _raw("mono16", 2, 2, 5, bytes(10)),
     "no data at all": _raw("mono8", 4, 4, 4, b""),
     "size far beyond the data": _raw("rgb8", 100_000, 100_000, 300_000, bytes(12)),
+    "1x1 pixel": _raw("rgb8", 1, 1, 3, bytes(3)),   # decodes, but too small for the model
+    "1 row": _raw("mono8", 1, 64, 64, bytes(64)),
 }
 
 
@@ -52,6 +59,7 @@ BAD_COMPRESSED = {
     "truncated jpeg": _compressed("jpeg", compressed_msg(GOOD, "jpeg").data[:40]),
     "png header only": _compressed("png", b"\x89PNG\r\n\x1a\n" + bytes(30)),
     "depth image": _compressed("16UC1; compressedDepth png", compressed_msg(GOOD, "png").data),
+    "1x1 png": compressed_msg(GOOD[:1, :1], "png"),
 }
 
 
@@ -132,3 +140,61 @@ def compressed_node(ros_context, plumbing_checkpoint):
 
 def test_compressed_bad_frames_are_counted_and_skipped(compressed_node) -> None:
     _send_bad_then_good(compressed_node, BAD_COMPRESSED, compressed_msg(GOOD, "jpeg"))
+
+
+ROSOUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _values(m: DiagnosticArray) -> dict[str, str]:
+    return {kv.key: kv.value for kv in m.status[0].values}
+
+
+def _of_raw_node(m: DiagnosticArray) -> bool:
+    """Diagnostics of the raw node (the compressed one may publish on /diagnostics too)."""
+    return _values(m).get("image_topic") == "/image_raw"
+
+
+def test_a_1x1_frame_is_a_counted_bad_frame_not_a_logged_error(raw_node) -> None:
+    logs = raw_node.subscribe(Log, "/rosout", ROSOUT_QOS)
+    before = raw_node.node.stats.counters.snapshot()
+    raw_node.images.publish(image_msg(GOOD[:1, :1], "rgb8"))
+    wait_until(lambda: raw_node.node.stats.counters["bad"] == before["bad"] + 1,
+               what="the 1x1 frame counted as bad")
+    raw_node.diagnostics.wait(lambda m: _of_raw_node(m) and
+                              _values(m).get("frames_bad") == str(before["bad"] + 1),
+                              what="/diagnostics counting the 1x1 frame as bad")
+    time.sleep(0.3)  # let a log line, if any, reach /rosout
+    assert raw_node.node.stats.counters["errors"] == before["errors"]
+    errors = [m.msg for m in logs.items() if m.name == "anchor_reloc_node" and m.level >= Log.ERROR]
+    assert not errors, errors
+
+
+def _feed_until(h: Harness, msg, predicate, timeout_s: float, what: str,
+                period_s: float = 0.05) -> DiagnosticArray:
+    """Publish ``msg`` at 20 Hz until the raw node's next diagnostics match ``predicate``."""
+    first = len(h.diagnostics.items())
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        h.images.publish(msg)
+        time.sleep(period_s)
+        hit = next((m for m in h.diagnostics.items()[first:] if _of_raw_node(m) and predicate(m)),
+                   None)
+        if hit is not None:
+            return hit
+    pytest.fail(f"no /diagnostics {what} within {timeout_s:.0f} s")
+
+
+def test_diagnostics_leave_ok_within_5_s_when_only_bad_frames_arrive(raw_node) -> None:
+    def level(wanted: bytes):
+        return lambda m: m.status[0].level == wanted
+
+    # Earlier bad frames leave the 5 s window: good frames alone bring it back to OK.
+    ok = _feed_until(raw_node, image_msg(GOOD, "rgb8"), level(DiagnosticStatus.OK), 10.0, "OK")
+    assert "localizing at" in ok.status[0].message
+    bad = BAD_RAW["truncated data"]
+    warn = _feed_until(raw_node, bad, lambda m: m.status[0].level != DiagnosticStatus.OK, 5.0,
+                       "leaving OK")
+    assert "bad" in warn.status[0].message
+    # Once the good frames have left the window too, nothing is localized: ERROR.
+    error = _feed_until(raw_node, bad, level(DiagnosticStatus.ERROR), 8.0, "ERROR")
+    assert "no frame localized" in error.status[0].message

@@ -13,6 +13,8 @@
   mode when ``continuous`` is false).
 
 Parameters: ``parameters.PARAMETERS`` (mirrored in ``config/anchor_reloc.yaml``). The
-helpers ``frame_worker``, ``rates`` and ``pose_math`` are ROS-free and tested alone;
+helpers ``frame_worker``, ``rates``, ``pose_math``, ``health`` (the diagnostics level over
+a sliding window) and ``tf_republisher`` (``map -> odom`` kept alive between estimates)
+are ROS-free and tested alone; ``shutdown`` turns SIGINT/SIGTERM into an orderly stop;
 ``tf_buffer`` uses ``tf2_ros`` when importable, else its own interpolating buffer.
 """

@@ -21,6 +21,11 @@ def stamp_to_ns(stamp: TimeMsg) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def ns_to_stamp(ns: int) -> TimeMsg:
+    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    return TimeMsg(sec=sec, nanosec=nanosec)
+
+
 def quat_wxyz_to_msg(q_wxyz: np.ndarray) -> Quaternion:
     w, x, y, z = (float(v) for v in q_wxyz)
     return Quaternion(x=x, y=y, z=z, w=w)

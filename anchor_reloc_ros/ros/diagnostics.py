@@ -1,4 +1,8 @@
-"""Counters, rates and latencies of the node, reported as a DiagnosticStatus."""
+"""Counters, rates and latencies of the node, reported as a DiagnosticStatus.
+
+The one place that builds the node's ``/diagnostics`` message; its level comes from
+``health.assess`` over the last ``health.WINDOW_S`` seconds of frame events.
+"""
 from __future__ import annotations
 
 import math
@@ -6,18 +10,33 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from .health import EventWindow, Level, assess
 from .rates import Counters, LatencyWindow, RateMeter
 
 COUNTERS = ("received", "processed", "published", "dropped", "superseded", "bad",
             "low_confidence", "errors", "tf_failures")
-STALE_INPUT_S = 5.0
+_LEVELS = {Level.OK: DiagnosticStatus.OK, Level.WARN: DiagnosticStatus.WARN,
+           Level.ERROR: DiagnosticStatus.ERROR}
+
+
+class WindowedCounters(Counters):
+    """Counters whose every increment is also recorded in a sliding ``EventWindow``."""
+
+    def __init__(self, names: tuple[str, ...], window: EventWindow) -> None:
+        super().__init__(*names)
+        self.window = window
+
+    def add(self, name: str, amount: int = 1) -> None:
+        super().add(name, amount)
+        for _ in range(amount):
+            self.window.add(name)
 
 
 class NodeStats:
     """Everything /diagnostics reports; updated from the executor and the worker."""
 
     def __init__(self) -> None:
-        self.counters = Counters(*COUNTERS)
+        self.counters = WindowedCounters(COUNTERS, EventWindow(COUNTERS))
         self.input_rate = RateMeter()
         self.output_rate = RateMeter()
         self.latency_ms = LatencyWindow()
@@ -42,24 +61,15 @@ def _fmt(value: float) -> str:
 
 def diagnostic_array(stats: NodeStats, name: str, hardware_id: str, stamp,
                      extra: dict[str, str], worker_alive: bool, continuous: bool,
-                     topic: str) -> DiagnosticArray:
-    """One status: OK while localizing, WARN without input or with bad frames, ERROR if
-    the worker died."""
+                     topic: str, max_rate_hz: float = 0.0) -> DiagnosticArray:
+    """One status whose level follows the last few seconds (``health.assess``)."""
     counts = stats.counters.snapshot()
     since = (None if stats.last_input_monotonic is None
              else time.monotonic() - stats.last_input_monotonic)
-    if not worker_alive:
-        level, message = DiagnosticStatus.ERROR, "inference worker stopped"
-    elif since is None:
-        level, message = DiagnosticStatus.WARN, f"waiting for images on {topic}"
-    elif since > STALE_INPUT_S:
-        level, message = DiagnosticStatus.WARN, f"no image on {topic} for {since:.1f} s"
-    elif counts["bad"] and not counts["processed"]:
-        level, message = DiagnosticStatus.WARN, f"{counts['bad']} bad frames, no good one yet"
-    elif not continuous:
-        level, message = DiagnosticStatus.OK, "one-shot mode: call ~/relocalize"
-    else:
-        level, message = DiagnosticStatus.OK, f"localizing at {stats.output_rate.rate_hz():.1f} Hz"
+    window = stats.counters.window
+    health = assess(window.counts(), window.span_s(), worker_alive=worker_alive,
+                    since_input_s=since, continuous=continuous, max_rate_hz=max_rate_hz,
+                    topic=topic)
     values = {
         "input_rate_hz": _fmt(stats.input_rate.rate_hz()),
         "output_rate_hz": _fmt(stats.output_rate.rate_hz()),
@@ -69,7 +79,8 @@ def diagnostic_array(stats: NodeStats, name: str, hardware_id: str, stamp,
         **{f"frames_{k}": str(v) for k, v in counts.items()},
         **extra,
     }
-    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+    status = DiagnosticStatus(level=_LEVELS[health.level], name=name, message=health.message,
+                              hardware_id=hardware_id,
                               values=[KeyValue(key=k, value=v) for k, v in values.items()])
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp

@@ -5,7 +5,12 @@ newest frame wins). ``inference_workers`` ``FrameWorker`` threads (default one) 
 run the ``Localizer``, look up TF and publish, never a frame older than one already
 published; the single-threaded executor is never blocked by inference, and the blocking
 ``~/relocalize`` service runs on its own thread (``blocking_service``). Every per-image
-output carries the image's ``header.stamp``.
+output carries the image's ``header.stamp``; in tf_mode map_to_odom a timer re-broadcasts
+the latest ``map -> odom`` between estimates (``tf_republisher``).
+
+Shutdown (``main``): SIGINT/SIGTERM only ask the spin loop to stop (``shutdown.py``); then
+the image subscription, the workers and the ``~/relocalize`` thread are stopped and
+joined, the nodes destroyed, and only then is the context shut down.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
@@ -37,24 +43,27 @@ from visualization_msgs.msg import MarkerArray
 
 from anchor_reloc_ros.msg import AnchorDebug
 
-from ..core.errors import AnchorRelocError, CheckpointError
+from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
 from .blocking_service import BlockingService
-from .conversions import pose_with_covariance, stamp_to_ns, transform_stamped
+from .conversions import ns_to_stamp, pose_with_covariance, stamp_to_ns, transform_stamped
 from .diagnostics import NodeStats, diagnostic_array
 from .frame_worker import FrameWorker, LatestFrameSlot
 from .markers import estimate_markers
 from .parameters import SPECS, NodeParams, declare_all, validate
 from .pose_math import camera_to_base, map_to_odom, nearest_anchor, sanitize_covariance
+from .shutdown import StopSignals
 from .tf_buffer import TF_QOS, TransformUnavailable, make_tf_lookup, tf2_ros_available
+from .tf_republisher import LatestTransform
 
 if TYPE_CHECKING:
     from ..core.localizer import Localizer
 
 NODE_NAME = "anchor_reloc_node"
 POLL_S = 0.1                 # worker wake-up period when idle (bounds shutdown time)
+SPIN_POLL_S = 0.1            # main loop wake-up period: how soon a stop signal is seen
 FIRST_EXTRINSIC_WAIT_S = 0.5  # first camera->base lookup may wait for /tf_static
 LOG_THROTTLE_S = 5.0
 
@@ -121,6 +130,8 @@ class AnchorRelocNode(Node):
         self._extrinsic_known: bool | None = None  # None: not tried yet
         self._warned: set[str] = set()
         self._pose_of = "none yet"
+        self._closing = False  # set once shutdown starts: no new work, no more logging
+        self._map_odom = LatestTransform()  # re-broadcast by _republish_map_odom
 
         self._tf = make_tf_lookup(self, callback_group=MutuallyExclusiveCallbackGroup())
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
@@ -138,6 +149,8 @@ class AnchorRelocNode(Node):
         self._image_sub = self.create_subscription(msg_type, p.subscribed_topic, self._on_image, qos)
         self._relocalize = BlockingService(self, Trigger, "relocalize", self._on_relocalize)
         self._diag_timer = self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        if p.transform_publish_period > 0:
+            self._tf_timer = self.create_timer(p.transform_publish_period, self._republish_map_odom)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._commit_parameters)
 
@@ -186,9 +199,17 @@ class AnchorRelocNode(Node):
         return self._params
 
     def destroy_node(self) -> None:
+        """Stop in order: image input, the workers, pending and future ~/relocalize calls,
+        the service thread; then the node. Call it while the context is still valid."""
+        self._closing = True
+        image_sub = getattr(self, "_image_sub", None)
+        if image_sub is not None:
+            self.destroy_subscription(image_sub)
         for worker in getattr(self, "_workers", []):
             if not worker.stop():
                 self.get_logger().warning(f"{worker.name} did not stop within its timeout")
+        if hasattr(self, "_pending"):
+            self._resolve_pending(False, "node shutting down")
         relocalize = getattr(self, "_relocalize", None)
         if relocalize is not None:
             relocalize.close()
@@ -213,6 +234,8 @@ class AnchorRelocNode(Node):
         self._localizer.top_k = self._params.top_k
         if "continuous" in changes:
             self._wake.set()
+        if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:
+            self._map_odom.clear()  # kept for other frames: never re-broadcast it
 
     # ---------------------------------------------------------- input/service
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -223,6 +246,9 @@ class AnchorRelocNode(Node):
 
     def _on_relocalize(self, request: Trigger.Request, response: Trigger.Response
                        ) -> Trigger.Response:
+        if self._closing:
+            response.success, response.message = False, "node shutting down"
+            return response
         future: Future = Future()
         with self._pending_lock:
             self._pending.append(future)
@@ -274,27 +300,30 @@ class AnchorRelocNode(Node):
             success, message = self._process(frame, p)
         except AnchorRelocError as exc:
             self._stats.counters.add("errors")
-            self.get_logger().error(f"localization failed: {exc}",
-                                    throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_error(f"localization failed: {exc}")
             success, message = False, f"localization failed: {exc}"
         self._resolve_pending(success, message)
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self._stats.counters.add("errors")
         self._resolve_pending(False, f"internal error: {exc!r}")
-        self.get_logger().error(f"frame skipped after an unexpected error: {exc!r}",
-                                throttle_duration_sec=LOG_THROTTLE_S)
+        self._log_error(f"frame skipped after an unexpected error: {exc!r}")
+
+    def _log_error(self, text: str) -> None:
+        """Throttled error, unless shutting down (a frame cut short then is no error)."""
+        if not self._closing and self.context.ok():
+            self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
     def _process(self, frame: _Frame, p: NodeParams) -> tuple[bool, str]:
         msg = frame.msg
         try:
             rgb = message_to_rgb(msg)
-        except ImageDecodeError as exc:
+            est = self._localizer.localize(rgb)  # InvalidImageError: e.g. too small a frame
+        except (ImageDecodeError, InvalidImageError) as exc:
             self._stats.counters.add("bad")
             self.get_logger().warning(f"bad image skipped: {exc}",
                                       throttle_duration_sec=LOG_THROTTLE_S)
             return False, f"bad image: {exc}"
-        est = self._localizer.localize(rgb)
         self._stats.counters.add("processed")
         stamp = msg.header.stamp
         stamp_ns = stamp_to_ns(stamp)
@@ -402,7 +431,19 @@ class AnchorRelocNode(Node):
                 self._tf_failure(f"cannot publish {p.map_frame} -> {p.odom_frame}: {exc}")
                 return
             parent, child, T = p.map_frame, p.odom_frame, map_to_odom(T_map_body, T_odom_base)
+            self._map_odom.set(T, parent, child, stamp_ns)
         self._tf_pub.publish(TFMessage(transforms=[transform_stamped(T, parent, child, stamp)]))
+
+    def _republish_map_odom(self) -> None:
+        """Timer: the latest map -> odom, stamped max(its stamp, now) + transform_tolerance."""
+        p = self._params
+        if p.tf_mode != "map_to_odom":
+            return  # map -> base / camera are poses at the image time: never restamped
+        kept = self._map_odom.restamped(self.get_clock().now().nanoseconds,
+                                        round(p.transform_tolerance * 1e9))
+        if kept is not None:
+            self._tf_pub.publish(TFMessage(transforms=[transform_stamped(
+                kept.T, kept.parent, kept.child, ns_to_stamp(kept.stamp_ns))]))
 
     def _tf_failure(self, text: str) -> None:
         self._stats.counters.add("tf_failures")
@@ -436,27 +477,39 @@ class AnchorRelocNode(Node):
         self._diag_pub.publish(diagnostic_array(
             self._stats, f"{self.get_name()}: localization", str(self._localizer.device),
             self.get_clock().now().to_msg(), extra, all(w.is_alive() for w in self._workers), p.continuous,
-            self.resolve_topic_name(p.subscribed_topic)))
+            self.resolve_topic_name(p.subscribed_topic), max_rate_hz=p.max_rate_hz))
+
+
+def spin_until_stopped(node: Node, signals: StopSignals) -> None:
+    """Spin ``node`` until a stop signal or the context's end, then destroy it (in order)."""
+    executor = SingleThreadedExecutor()  # see blocking_service: much lower latency than multi-threaded
+    executor.add_node(node)
+    try:
+        while not signals.requested.is_set() and node.context.ok():
+            executor.spin_once(timeout_sec=SPIN_POLL_S)
+        if signals.requested.is_set():  # logged while the context is valid (rosout works)
+            node.get_logger().info(f"{signals.signal_name}: shutting down")
+    except ExternalShutdownException:
+        pass  # someone else shut the context down: nothing left to stop in order
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        node.destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console entry point: ``anchor_reloc_node --ros-args -p weights:=model.pt``."""
-    rclpy.init(args=args)
+    """Console entry point: ``anchor_reloc_node --ros-args -p weights:=model.pt``.
+
+    Exits 0 after SIGINT or SIGTERM, 1 when the node cannot start.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signals = StopSignals.install()
     try:
         try:
             node = AnchorRelocNode()
         except AnchorRelocError as exc:
             rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
             return 1
-        executor = SingleThreadedExecutor()  # see blocking_service: much lower latency than multi-threaded
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            node.get_logger().info("shutting down")
-        finally:
-            executor.shutdown(timeout_sec=5.0)
-            node.destroy_node()
+        spin_until_stopped(node, signals)
     finally:
         rclpy.try_shutdown()
     return 0

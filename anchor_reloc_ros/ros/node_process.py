@@ -52,10 +52,14 @@ def _param(name: str, value: object) -> list[str]:
 
 
 class NodeProcess:
-    """``anchor_reloc_node`` with the given parameters; output goes to ``log_path``."""
+    """``anchor_reloc_node`` with the given parameters (in ``namespace`` when given); output
+    goes to ``log_path``."""
 
-    def __init__(self, params: Mapping[str, object], log_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, params: Mapping[str, object], log_path: Path, env: Mapping[str, str],
+                 namespace: str = "") -> None:
         args = [arg for name, value in params.items() for arg in _param(name, value)]
+        if namespace:
+            args += ["-r", f"__ns:=/{namespace.strip('/')}"]
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
@@ -66,10 +70,11 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout_s: float = 10.0) -> int:
-        """SIGINT (clean shutdown), then kill after ``timeout_s``; returns the exit code."""
+    def stop(self, timeout_s: float = 10.0, sig: signal.Signals = signal.SIGINT) -> int:
+        """``sig`` (SIGINT or SIGTERM: a clean shutdown), then kill after ``timeout_s``;
+        returns the exit code."""
         if self.alive():
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

@@ -71,6 +71,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "map_to_base or map_to_camera", choices=TF_MODES),
     ParamSpec("tf_timeout_s", 0.1, "Longest wait for a TF lookup at the image stamp (s)",
               range=(0.0, 10.0)),
+    ParamSpec("transform_publish_period", 0.05, "tf_mode map_to_odom: period (s) at which the "
+              "latest map -> odom is broadcast again between estimates, as AMCL keeps it alive; "
+              "0 = only once per estimate", read_only=True, range=(0.0, 10.0)),
+    ParamSpec("transform_tolerance", 0.5, "How far (s) a re-broadcast map -> odom is stamped past "
+              "the newer of its estimate's stamp and now, so TF lookups at the current time succeed "
+              "between broadcasts (a new estimate reaches such lookups this much later, as in AMCL)",
+              range=(0.0, 10.0)),
     ParamSpec("max_rate_hz", 0.0, "Process at most this many frames per second; 0 = as fast as "
               "the model runs", range=(0.0, 1000.0)),
     ParamSpec("min_confidence", 0.0, "Publish pose/TF only when the anchor confidence is at least "
@@ -114,6 +121,8 @@ class NodeParams:
     camera_frame: str
     tf_mode: str
     tf_timeout_s: float
+    transform_publish_period: float
+    transform_tolerance: float
     max_rate_hz: float
     min_confidence: float
     top_k: int
