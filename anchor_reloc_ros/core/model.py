@@ -7,6 +7,11 @@ side-by-side comparison (the paper's Table 4):
   head (the non-anchored route coordinate(s) + a quaternion).
 * ``posenet``: direct position (3, route frame) + quaternion.
 
+``trunk="shared"`` puts one hidden layer in front of all heads (each head is then
+linear); ``"separate"`` gives every head its own hidden layer (older checkpoints).
+``feature_norm`` standardises the pooled features with the training set's per-channel
+mean and std, stored as buffers so checkpoints and ONNX exports carry them.
+
 The network takes ``image_B3HW`` as float pixels in 0..255 and normalises inside, so
 the exported ONNX graph and the torch model need the same (trivial) preprocessing.
 """
@@ -21,6 +26,7 @@ from .backbones import get_backbone_spec
 from .errors import ConfigError
 
 HEAD_TYPES = ("anchor", "posenet")
+TRUNK_TYPES = ("shared", "separate")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class ModelConfig:
     anchor_dims: int = 2
     head_hidden: int = 512  # 0: a single linear layer per head, as in the paper
     dropout: float = 0.1
+    trunk: str = "separate"     # "shared": one hidden layer feeds every (linear) head
+    feature_norm: bool = False  # standardise pooled features (stats stored as buffers)
 
     def __post_init__(self) -> None:
         if self.head not in HEAD_TYPES:
@@ -39,6 +47,8 @@ class ModelConfig:
             raise ConfigError("an anchor head needs at least one anchor")
         if self.anchor_dims not in (2, 3):
             raise ConfigError(f"anchor dims must be 2 or 3, got {self.anchor_dims}")
+        if self.trunk not in TRUNK_TYPES:
+            raise ConfigError(f"trunk must be one of {TRUNK_TYPES}, got {self.trunk!r}")
 
     @property
     def absolute_dim(self) -> int:
@@ -65,6 +75,13 @@ class RelocNet(nn.Module):
         self.register_buffer("mean_3", torch.tensor(spec.mean) * 255.0, persistent=False)
         self.register_buffer("std_3", torch.tensor(spec.std) * 255.0, persistent=False)
         f, h, p = spec.feature_dim, config.head_hidden, config.dropout
+        if config.feature_norm:
+            self.register_buffer("feat_mean_F", torch.zeros(f))
+            self.register_buffer("feat_std_F", torch.ones(f))
+        self.trunk: nn.Module = nn.Identity()
+        if config.trunk == "shared" and h > 0:
+            self.trunk = nn.Sequential(nn.Linear(f, h), nn.ReLU(inplace=True), nn.Dropout(p))
+            f, h, p = h, 0, 0.0  # the heads are then plain linear layers
         if config.head == "anchor":
             n = config.num_anchors
             self.anchor_head = _head(f, n, h, p)
@@ -79,8 +96,22 @@ class RelocNet(nn.Module):
         x = (image_B3HW - self.mean_3.view(1, 3, 1, 1)) / self.std_3.view(1, 3, 1, 1)
         return self.backbone(x).mean(dim=(2, 3))
 
+    def set_feature_stats(self, feat_NF: torch.Tensor) -> None:
+        """Standardise with the per-channel mean and std of training features ``feat_NF``."""
+        if not self.config.feature_norm:
+            return
+        feat_NF = feat_NF.detach().float()
+        std_F = feat_NF.std(dim=0, unbiased=False)
+        # Near-constant channels (dead ReLUs) must not be blown up: floor at 10 % of the median.
+        floor = max(float(std_F.median()) * 0.1, 1e-6)
+        self.feat_mean_F.copy_(feat_NF.mean(dim=0))
+        self.feat_std_F.copy_(std_F.clamp_min(floor))
+
     def heads(self, feat_BF: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
+        if c.feature_norm:
+            feat_BF = (feat_BF - self.feat_mean_F) / self.feat_std_F
+        feat_BF = self.trunk(feat_BF)
         if c.head == "anchor":
             return {
                 "logits_BN": self.anchor_head(feat_BF),

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..core.anchors import UP_AXIS_CHOICES
 from ..core.backbones import BACKBONES
 from ..core.device import DEVICE_CHOICES
-from ..core.model import HEAD_TYPES
+from ..core.model import HEAD_TYPES, TRUNK_TYPES
 from ..training.config import TrainConfig, parse_image_size
 
 
@@ -26,12 +26,23 @@ def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> No
                    help="world up axis; auto = least-variance direction of the training trajectory")
     p.add_argument("--image-size", type=parse_image_size, default=defaults.image_size, metavar="N|WxH")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--min-steps", type=int, default=defaults.min_steps,
+                   help="with --freeze-backbone, raise --epochs until this many optimiser steps (0 = off)")
+    p.add_argument("--cached-views", type=int, default=defaults.feature_cache_augmentations, metavar="N",
+                   help="augmented copies per image in the frozen-feature cache (default: auto, 4..20 "
+                        "for about 2000 samples)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--alpha1", type=float, default=defaults.alpha1, help="cross-entropy weight (0 = off, paper)")
+    p.add_argument("--alpha1", type=float, default=defaults.alpha1, help="cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)")
     p.add_argument("--alpha2", type=float, default=defaults.alpha2, help="offset / position weight")
     p.add_argument("--alpha3", type=float, default=defaults.alpha3, help="absolute coordinate + rotation weight")
-    p.add_argument("--head-hidden", type=int, default=defaults.head_hidden, help="hidden units per head (0 = linear)")
+    p.add_argument("--head-hidden", type=int, default=defaults.head_hidden,
+                   help="hidden units of the head trunk (0 = linear heads)")
+    p.add_argument("--trunk", default=defaults.trunk, choices=TRUNK_TYPES,
+                   help="shared: one hidden layer feeds every head; separate: one hidden layer per head")
+    p.add_argument("--dropout", type=float, default=defaults.dropout)
+    p.add_argument("--feature-norm", action=argparse.BooleanOptionalAction, default=defaults.feature_norm,
+                   help="standardise backbone features with the training set's statistics")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment)
     p.add_argument("--device", default=defaults.device, help=f"one of {DEVICE_CHOICES} or cuda:N")
     p.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
@@ -44,6 +55,8 @@ def config_from_args(args: argparse.Namespace, data: Path, out: Path, **override
         data=data, out=out, head=getattr(args, "head", "anchor"), backbone=args.backbone,
         pretrained=args.pretrained, freeze_backbone=args.freeze_backbone, anchor_every=args.anchor_every,
         anchor_dims=args.anchor_dims, up_axis=args.up_axis, image_size=args.image_size, epochs=args.epochs,
+        min_steps=args.min_steps, feature_cache_augmentations=args.cached_views,
+        trunk=args.trunk, dropout=args.dropout, feature_norm=args.feature_norm,
         batch_size=args.batch_size, lr=args.lr, alpha1=args.alpha1, alpha2=args.alpha2, alpha3=args.alpha3,
         head_hidden=args.head_hidden, augment=args.augment, device=args.device, workers=args.workers,
         threads=args.threads, seed=args.seed,

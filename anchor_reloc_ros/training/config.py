@@ -20,19 +20,22 @@ class TrainConfig:
     up_axis: str = "auto"
     image_size: tuple[int, int] = (224, 224)
     epochs: int = 60
+    min_steps: int = 2000            # with --freeze-backbone: at least this many optimiser steps
     batch_size: int = 32
     lr: float = 1e-3
     backbone_lr_scale: float = 0.1   # backbone learns slower than the fresh heads
     weight_decay: float = 1e-4
     lr_step: int = 0                 # StepLR period in epochs; 0 -> cosine decay
     lr_gamma: float = 0.5
-    alpha1: float = 0.0
+    alpha1: float = 1.0              # CE to the nearest anchor; the paper's 0 lets the softmax collapse
     alpha2: float = 1.0
     alpha3: float = 1.0
-    head_hidden: int = 512
-    dropout: float = 0.1
+    head_hidden: int = 256
+    dropout: float = 0.2
+    trunk: str = "shared"            # one hidden layer shared by all heads ("separate": one per head)
+    feature_norm: bool = True        # standardise pooled features with the training set's statistics
     augment: bool = True
-    feature_cache_augmentations: int = 4   # augmented copies cached with --freeze-backbone
+    feature_cache_augmentations: int | None = None  # augmented copies cached with --freeze-backbone (None: auto)
     val_every: int = 10                    # every n-th training frame held out for validation
     device: str = "auto"
     amp: bool = True                       # mixed precision on CUDA
@@ -48,6 +51,9 @@ class TrainConfig:
     def validate(self) -> None:
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.min_steps >= 0, f"--min-steps must be >= 0, got {self.min_steps}"),
+            (self.feature_cache_augmentations is None or self.feature_cache_augmentations >= 0,
+             f"--cached-views must be >= 0, got {self.feature_cache_augmentations}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.anchor_every >= 1, f"--anchor-every must be >= 1, got {self.anchor_every}"),

@@ -39,6 +39,32 @@ from .run_log import RunLog
 log = logging.getLogger(__name__)
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 STATE_FILE = "train_state.pt"
+AUTO_VIEW_SAMPLES = 2000  # auto cached views: about this many augmented samples in all
+AUTO_VIEWS_RANGE = (4, 20)
+
+
+def cached_view_count(config: TrainConfig, n_train: int) -> int:
+    """Augmented copies of every training image cached with --freeze-backbone.
+
+    Small sets get more views (up to 20), so the heads see ~2000 augmented samples.
+    """
+    if not config.augment:
+        return 0
+    if config.feature_cache_augmentations is not None:
+        return config.feature_cache_augmentations
+    lo, hi = AUTO_VIEWS_RANGE
+    return int(min(hi, max(lo, math.ceil(AUTO_VIEW_SAMPLES / max(n_train, 1)))))
+
+
+def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    """``--epochs``, raised with --freeze-backbone until ``--min-steps`` optimiser steps fit.
+
+    Epochs alone under-train small sets: 60 epochs of 58 images in batches of 32 are
+    120 steps, while the heads need ~1000-2000 to converge.
+    """
+    if not config.freeze_backbone or config.min_steps <= 0:
+        return config.epochs
+    return max(config.epochs, math.ceil(config.min_steps / max(steps_per_epoch, 1)))
 
 
 class _AugmentedImages(Dataset):
@@ -86,10 +112,11 @@ def _make_optimizer(model: RelocNet, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 
-def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                    epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
     if config.lr_step > 0:
         return torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr * 0.01)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=config.lr * 0.01)
 
 
 class Trainer:
@@ -109,7 +136,9 @@ class Trainer:
         self.data: PreparedData = prepare_data(config, anchors_from=resume_meta)
         n_anchors = self.data.anchors.count if self.data.anchors is not None else 0
         self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
-                                        config.head_hidden, config.dropout)
+                                        config.head_hidden, config.dropout, config.trunk, config.feature_norm)
+        per_rank = len(self.data.train_frames) // self.dist.world_size
+        self.epochs = planned_epochs(config, math.ceil(per_rank / config.batch_size))
         self.model = RelocNet(self.model_config, pretrained=config.pretrained and resume_meta is None).to(self.device)
         self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
         self.decoder = Decoder(self.data.frame,
@@ -117,13 +146,15 @@ class Trainer:
                                config.anchor_dims, UncertaintyCalibration(), "argmax", 3)
         self.augment_params = AugmentParams() if config.augment else None
         self.optimizer = _make_optimizer(self.model, config)
-        self.scheduler = _make_scheduler(self.optimizer, config)
+        self.scheduler = _make_scheduler(self.optimizer, config, self.epochs)
         self.start_epoch = 0
         self.best_metric = math.inf
         self.best_epoch = -1
         if resume_meta is not None:
             self._load_state()
         self.features = self._prepare_features() if config.freeze_backbone else None
+        if resume_meta is None:  # a resumed model already holds its feature statistics
+            self._init_feature_stats()
         # DDP under torchrun (training/distributed.py); a plain wrapper otherwise.
         self.step_model = self.dist.wrap(self.model, heads_only=config.freeze_backbone)
         self.run_log = RunLog(self.out, keep_epochs=self.start_epoch) if self.dist.is_main else None
@@ -173,16 +204,26 @@ class Trainer:
         atomic_write_bytes(self.out / STATE_FILE, buf.getvalue())
 
     # --- frozen features ------------------------------------------------------------
+    def _init_feature_stats(self) -> None:
+        """Feature standardisation from the training images (all cached views when frozen)."""
+        if not self.model_config.feature_norm:
+            return
+        if self.features is not None:
+            feats = self.features["train"].flatten(0, 1)
+        else:
+            feats = compute_features(self.model, self.data.train_images, self.device)
+        self.model.set_feature_stats(feats.to(self.device))
+
     def _prepare_features(self) -> dict[str, torch.Tensor]:
         c = self.config
-        copies = c.feature_cache_augmentations if c.augment else 0
+        copies = cached_view_count(c, len(self.data.train_frames))
         key = cache_key({"fingerprint": self.data.fingerprint, "backbone": c.backbone, "pretrained": c.pretrained,
                          "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every})
 
         def compute() -> dict[str, torch.Tensor]:
             views = [compute_features(self.model, self.data.train_images, self.device)]
-            for copy in range(copies):
-                aug = Augmenter(self.augment_params, seed=c.seed * 1000 + copy + 1)
+            for view in range(copies):
+                aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
                 views.append(compute_features(self.model, self.data.train_images, self.device, aug))
             return {"train": torch.stack(views), "val": compute_features(self.model, self.data.val_images, self.device)}
 
@@ -215,7 +256,7 @@ class Trainer:
             batches = DataLoader(dataset, batch_size=self.config.batch_size, shuffle=sampler is None,
                                  sampler=sampler, generator=generator,
                                  num_workers=self.config.workers, drop_last=share > self.config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=not self.progress, unit="batch")
         for item in bar:
             if self.features is not None:
@@ -315,11 +356,19 @@ class Trainer:
         save_checkpoint(self.out / "last.safetensors", self.model, metadata, half=self.config.save_half)
         self._save_state(epoch, metadata)
 
+    def _report_epoch(self, epoch: int) -> bool:
+        """Print about 50 epoch lines per run (every epoch for short runs)."""
+        every = max(1, self.epochs // 50)
+        return (epoch + 1) % every == 0 or epoch + 1 == self.epochs
+
     def run(self) -> Path:
         best_path = self.out / "best.safetensors"
         self._pending_best = None
         last_save = time.monotonic()
-        for epoch in range(self.start_epoch, self.config.epochs):
+        if self.progress and self.epochs != self.config.epochs:
+            print(f"{self.epochs} epochs (--epochs {self.config.epochs} raised to reach "
+                  f"--min-steps {self.config.min_steps})", flush=True)
+        for epoch in range(self.start_epoch, self.epochs):
             t0 = time.perf_counter()
             row = self._train_epoch(epoch)
             validation = self._validate()
@@ -341,7 +390,7 @@ class Trainer:
             # Checkpoints are written at most every save_every_s (and always at the end):
             # a kill loses at most that much work, and short epochs do not drown in I/O.
             if self.dist.is_main:  # one writer: every rank holds the same weights
-                if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.config.epochs:
+                if time.monotonic() - last_save >= self.config.save_every_s or epoch + 1 == self.epochs:
                     # The CSV first: a kill between the two writes then leaves an extra row, which a
                     # resume drops (RunLog keep_epochs), never a missing one.
                     self.run_log.write(row, flush=True)
@@ -349,10 +398,10 @@ class Trainer:
                     last_save = time.monotonic()
                 else:
                     self.run_log.write(row, flush=False)
-            if self.progress:
+            if self.progress and self._report_epoch(epoch):
                 val = (f" val median {validation.summary['median_translation_m']:.3f} m "
                        f"{validation.summary['median_rotation_deg']:.2f} deg" if validation else "")
-                print(f"epoch {epoch + 1}/{self.config.epochs} loss {row.get('train_total', float('nan')):.4f}"
+                print(f"epoch {epoch + 1}/{self.epochs} loss {row.get('train_total', float('nan')):.4f}"
                       f"{val} ({row['seconds']:.1f}s)", flush=True)
         if self.run_log is not None:
             self.run_log.close()
