@@ -137,8 +137,9 @@ class Trainer:
         n_anchors = self.data.anchors.count if self.data.anchors is not None else 0
         self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
                                         config.head_hidden, config.dropout, config.trunk, config.feature_norm)
-        per_rank = len(self.data.train_frames) // self.dist.world_size
-        self.epochs = planned_epochs(config, math.ceil(per_rank / config.batch_size))
+        rows = len(self.data.train_frames) * (1 + cached_view_count(config, len(self.data.train_frames))
+                                              if config.freeze_backbone else 1)
+        self.epochs = planned_epochs(config, math.ceil(rows // self.dist.world_size / config.batch_size))
         self.model = RelocNet(self.model_config, pretrained=config.pretrained and resume_meta is None).to(self.device)
         self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
         self.decoder = Decoder(self.data.frame,
@@ -242,12 +243,12 @@ class Trainer:
         steps = 0
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         if self.features is not None:
-            n = len(targets)
-            order = self.dist.shard(torch.randperm(n, generator=generator))
-            views = self.dist.shard(torch.randint(0, self.features["train"].shape[0], (n,), generator=generator))
-            n = len(order)
+            # One epoch visits every cached view of every frame once, in random order.
+            n, n_views = len(targets), self.features["train"].shape[0]
+            flat = self.dist.shard(torch.randperm(n * n_views, generator=generator))
+            order, views = flat % n, flat // n
             batches = [(None, order[s:s + self.config.batch_size], views[s:s + self.config.batch_size])
-                       for s in range(0, n, self.config.batch_size)]
+                       for s in range(0, len(flat), self.config.batch_size)]
         else:
             dataset = _AugmentedImages(self.data.train_images, self.augment_params,
                                        self.dist.rank_seed(self.config.seed * 7919 + epoch))
@@ -256,8 +257,9 @@ class Trainer:
             batches = DataLoader(dataset, batch_size=self.config.batch_size, shuffle=sampler is None,
                                  sampler=sampler, generator=generator,
                                  num_workers=self.config.workers, drop_last=share > self.config.batch_size)
+        # Frozen-feature epochs take milliseconds: one bar over the epochs (run()) instead.
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
-                   disable=not self.progress, unit="batch")
+                   disable=not self.progress or self.features is not None, unit="batch")
         for item in bar:
             if self.features is not None:
                 _, idx, view = item
