@@ -288,7 +288,7 @@ class AnchorRelocNode(Node):
     def _process(self, frame: _Frame, p: NodeParams) -> tuple[bool, str]:
         msg = frame.msg
         try:
-            rgb = message_to_rgb(msg)
+            rgb = message_to_rgb(msg, p.max_image_pixels)
         except ImageDecodeError as exc:
             self._stats.counters.add("bad")
             self.get_logger().warning(f"bad image skipped: {exc}",
