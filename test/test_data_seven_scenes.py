@@ -123,3 +123,12 @@ def test_missing_colour_image(scene: Path) -> None:
 def test_unknown_split_name(scene: Path) -> None:
     with pytest.raises(DatasetError, match="not 'val'"):
         read_seven_scenes(scene, "val")
+
+
+def test_a_sequence_linked_outside_the_scene_is_refused(scene: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    _frame(elsewhere / "seq-09", 0, _pose(1.0))
+    (scene / "seq-04").symlink_to(elsewhere / "seq-09", target_is_directory=True)
+    (scene / "TrainSplit.txt").write_text("sequence1\nsequence4\n")
+    with pytest.raises(DatasetError, match=r"TrainSplit.txt:2: sequence folder 'seq-04' resolves outside"):
+        read_seven_scenes(scene, "train")

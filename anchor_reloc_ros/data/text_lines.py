@@ -2,8 +2,9 @@
 
 Every reader reports problems as ``DatasetError("<file>:<line>: <what>")``; this module
 is the one place that knows how to open a text file tolerantly (UTF-8 with or without a
-BOM, LF / CRLF / CR line endings, tabs and trailing whitespace) and how to turn tokens
-into finite floats or a unit quaternion with such a message.
+BOM, LF / CRLF / CR line endings, tabs and trailing whitespace), how to turn tokens
+into finite floats or a unit quaternion with such a message, and how to keep a listed
+path inside the dataset folder (``path_inside``).
 """
 from __future__ import annotations
 
@@ -82,3 +83,20 @@ def parse_unit_quat(line: TextLine, q_wxyz: np.ndarray) -> np.ndarray:
         raise line.error(f"quaternion has zero length: {q_wxyz.tolist()}")
     q = np.asarray(q_wxyz, dtype=np.float64) / norm
     return -q if q[0] < 0.0 else q
+
+
+def path_inside(root: Path, relative: str, line: TextLine, what: str = "path") -> Path:
+    """``root / relative`` for a path read from ``line``, refused (``DatasetError`` naming the
+    file and line) when it is absolute or resolves outside ``root``: ``..`` components and
+    symlinks are followed (``Path.resolve``), so a list file cannot make a reader open
+    ``/etc/hostname``. The returned path is not resolved (names stay as listed)."""
+    if Path(relative).is_absolute():
+        raise line.error(f"{what} {relative!r} is absolute; list paths relative to {root}")
+    path = Path(root) / relative
+    try:
+        path.resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise line.error(f"{what} {relative!r} resolves outside the dataset folder {root} "
+                         f"(to {path.resolve()}); copy the data into the folder instead of "
+                         "linking or pointing outside it") from None
+    return path
