@@ -50,9 +50,10 @@ def _write_ros1_bag(path: Path, frames: list) -> Path:
         for seq, (stamp, mono, position, quat) in enumerate(frames):
             sec, nanosec = divmod(stamp, SEC)
 
+            time = types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
+
             def header(frame_id: str):
-                return types["std_msgs/msg/Header"](seq=seq, frame_id=frame_id,
-                                                    stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec))
+                return types["std_msgs/msg/Header"](seq=seq, frame_id=frame_id, stamp=time)
 
             h, w = mono.shape
             image = types[IMAGE_TYPE](header=header("camera_fisheye1_optical_frame"), height=h, width=w,

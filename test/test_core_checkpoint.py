@@ -170,7 +170,8 @@ def test_eval_with_bad_metadata_exits_with_one_line(tiny_checkpoint: Path, strip
                                                     capsys: pytest.CaptureFixture) -> None:
     from anchor_reloc_ros.tools.cli import main
 
-    bad = rewrite_metadata(tiny_checkpoint, tmp_path / "bad.safetensors", set_field("preprocessing.image_size", [0, -5]))
+    bad = rewrite_metadata(tiny_checkpoint, tmp_path / "bad.safetensors",
+                           set_field("preprocessing.image_size", [0, -5]))
     code = main(["eval", "--weights", str(bad), "--data", str(strip_dataset), "--out", str(tmp_path / "out"),
                  "--no-plots"])
     err = capsys.readouterr().err.strip()
