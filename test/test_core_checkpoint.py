@@ -9,6 +9,7 @@ import torch
 from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from anchor_reloc_ros.core.errors import CheckpointError
 from anchor_reloc_ros.core.localizer import Localizer
+from checkpoint_helpers import rewrite_metadata, set_field
 
 
 def _images(n: int = 3, seed: int = 1) -> np.ndarray:
@@ -116,3 +117,63 @@ def test_incompatible_weights(tiny_checkpoint: Path, tmp_path: Path) -> None:
     path.write_bytes(len(new_header).to_bytes(8, "little") + new_header + raw[8 + n:])
     with pytest.raises(CheckpointError, match="incompatible.*mismatch.safetensors"):
         load_checkpoint(path)
+
+
+BAD_METADATA = [
+    ("preprocessing.image_size", [0, -5]),
+    ("preprocessing.image_size", [100000, 100000]),
+    ("preprocessing.image_size", [48.5, 64]),
+    ("preprocessing.image_size", "48x64"),
+    ("preprocessing.mean", [0.5, 0.5]),
+    ("preprocessing.std", [0.2, 0.0, 0.2]),
+    ("route_frame.R_route_world", (2 * np.eye(3)).tolist()),
+    ("route_frame.R_route_world", np.diag([1.0, 1.0, -1.0]).tolist()),  # a reflection
+    ("route_frame.origin", [0.0, float("nan"), 0.0]),
+    ("route_frame.scale", 0.0),
+    ("anchors.positions_route", lambda anchors: anchors[:-1]),
+    ("anchors.positions_route", lambda anchors: [a[:2] for a in anchors]),
+    ("anchors.dims", 3),
+    ("calibration.position_cov", np.diag([1.0, -1.0, 1.0]).tolist()),
+    ("calibration.position_cov", [[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+    ("calibration.temperature", 0.0),
+    ("calibration.rotation_var", -1.0),
+    ("model.backbone", "vgg99"),
+    ("model.head", "magic"),
+    ("model.num_anchors", "8"),
+    ("model.head_hidden", 10**9),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD_METADATA, ids=[f"{f}={v!r:.20}" for f, v in BAD_METADATA])
+def test_bad_metadata_is_refused_at_load_naming_file_and_field(tiny_checkpoint: Path, tmp_path: Path,
+                                                               field: str, value) -> None:
+    bad = rewrite_metadata(tiny_checkpoint, tmp_path / "bad.safetensors", set_field(field, value))
+    for reader in (read_metadata, load_checkpoint):
+        with pytest.raises(CheckpointError, match=rf"invalid metadata in checkpoint .*bad.safetensors: {field} "):
+            reader(bad)
+
+
+def test_bad_onnx_metadata_is_refused_the_same_way(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from anchor_reloc_ros.core.backend_factory import make_localizer, read_weights_metadata
+    from anchor_reloc_ros.core.onnx_export import export_model_onnx
+
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = json.loads(json.dumps(contents.metadata))
+    meta["calibration"]["temperature"] = -1.0
+    onnx_path = export_model_onnx(contents.model, meta, tmp_path / "bad.onnx")
+    for reader in (read_weights_metadata, make_localizer):
+        with pytest.raises(CheckpointError, match=r"bad.onnx: calibration.temperature must be > 0"):
+            reader(onnx_path)
+
+
+def test_eval_with_bad_metadata_exits_with_one_line(tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    from anchor_reloc_ros.tools.cli import main
+
+    bad = rewrite_metadata(tiny_checkpoint, tmp_path / "bad.safetensors",
+                           set_field("preprocessing.image_size", [0, -5]))
+    code = main(["eval", "--weights", str(bad), "--data", str(strip_dataset), "--out", str(tmp_path / "out"),
+                 "--no-plots"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert str(bad) in err and "preprocessing.image_size" in err and "[0, -5]" in err, err

@@ -153,3 +153,25 @@ def test_writer_accepts_paths_relative_to_root(tmp_path: Path) -> None:
     frame = PosedFrame(Path("seq1/frame00001.png"), np.zeros(3), np.array([1.0, 0, 0, 0]), "x")
     write_cambridge_split(tmp_path, "test", [frame])
     assert read_cambridge(tmp_path, "test").frames[0].name == "seq1/frame00001.png"
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink then dotdot"])
+def test_list_lines_cannot_escape_the_dataset_folder(tmp_path: Path, kind: str) -> None:
+    root, outside = tmp_path / "scene", _png(tmp_path / "elsewhere" / "secret.png")
+    _png(root / "seq1" / "frame00001.png")
+    (root / "seq1" / "out").symlink_to(outside.parent, target_is_directory=True)
+    listed = {"dotdot": "../../../../../../../../etc/hostname", "absolute": str(outside),
+              "symlink then dotdot": "seq1/out/../secret.png"}[kind]
+    _scene(root, f"seq1/frame00001.png 1 2 3 1 0 0 0\n{listed} 1 2 3 1 0 0 0\n")
+    with pytest.raises(DatasetError, match="absolute" if kind == "absolute" else "leaves the dataset folder") as info:
+        read_cambridge(root)
+    assert f"dataset_train.txt:5: image path {listed!r}" in str(info.value)
+
+
+def test_images_the_owner_linked_into_the_folder_are_read(tmp_path: Path) -> None:
+    """Symlinks placed inside the dataset (images kept on another disk) are followed."""
+    root, outside = tmp_path / "scene", _png(tmp_path / "elsewhere" / "secret.png")
+    (root / "seq1").mkdir(parents=True)
+    (root / "seq1" / "link.png").symlink_to(outside)
+    _scene(root, "seq1/link.png 1 2 3 1 0 0 0\n")
+    assert read_cambridge(root).frames[0].image_path == root / "seq1" / "link.png"

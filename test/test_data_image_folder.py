@@ -114,3 +114,12 @@ def test_layout_and_argument_errors(tmp_path: Path) -> None:
         read_image_folder(tmp_path, "val")
     with pytest.raises(DatasetError, match="test_every"):
         read_image_folder(tmp_path, "train", test_every=1)
+
+
+@pytest.mark.parametrize("listed", ["../../outside.png", "/etc/hostname"])
+def test_split_list_lines_cannot_escape_the_image_folder(tmp_path: Path, listed: str) -> None:
+    root = _timestamped_scene(tmp_path / "scene", 4)
+    _images(tmp_path, ["outside.png"])
+    (root / "test.txt").write_text(f"1305031102.103000.png\n{listed}\n")
+    with pytest.raises(DatasetError, match=rf"test.txt:2: image '{listed}' (leaves the dataset folder|is absolute)"):
+        read_image_folder(root, "test")

@@ -123,3 +123,14 @@ def test_missing_colour_image(scene: Path) -> None:
 def test_unknown_split_name(scene: Path) -> None:
     with pytest.raises(DatasetError, match="not 'val'"):
         read_seven_scenes(scene, "val")
+
+
+def test_a_sequence_linked_into_the_scene_is_read(scene: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A sequence folder the owner symlinked into the scene is followed (split files can only
+    name seq-XX folders, so they cannot point outside)."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    _frame(elsewhere / "seq-09", 0, _pose(1.0))
+    (scene / "seq-04").symlink_to(elsewhere / "seq-09", target_is_directory=True)
+    (scene / "TrainSplit.txt").write_text("sequence1\nsequence4\n")
+    names = [f.name for f in read_seven_scenes(scene, "train").frames]
+    assert any(n.startswith("seq-04") for n in names), names

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import ParameterType
 from anchor_reloc_ros.core.errors import CheckpointError, ConfigError, DeviceError
 from anchor_reloc_ros.ros.node import AnchorRelocNode
 from anchor_reloc_ros.ros.parameters import PARAMETERS, SPECS
+from checkpoint_helpers import rewrite_metadata, set_field
 from ros_helpers import finish, ros_env
 from ros_node_harness import plumbing_checkpoint, ros_context  # noqa: F401 - fixtures
 
@@ -152,3 +153,13 @@ def test_launch_file_builds_a_launch_description() -> None:
     assert isinstance(description, LaunchDescription)
     names = {a.name for a in description.entities if hasattr(a, "default_value")}
     assert {"params_file", "weights", "namespace", "use_sim_time", "image_topic"} <= names
+
+
+def test_checkpoint_with_bad_metadata_stops_the_node_with_one_line(plumbing_checkpoint, tmp_path: Path) -> None:
+    bad = rewrite_metadata(plumbing_checkpoint, tmp_path / "bad.safetensors",
+                           set_field("preprocessing.image_size", [0, -5]))
+    code, out, err = finish(_start("-p", f"weights:={bad}", "-p", "device:=cpu"), timeout=60)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert code not in (0, None), f"exit {code}\n{out}\n{err}"
+    assert len(lines) == 1 and "Traceback" not in err, f"expected one line:\n{out}\n{err}"
+    assert str(bad) in lines[0] and "preprocessing.image_size" in lines[0], lines[0]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from anchor_reloc_ros.core.checkpoint import load_checkpoint
-from anchor_reloc_ros.core.errors import ConfigError, DatasetError
+from anchor_reloc_ros.core.errors import CheckpointError, ConfigError, DatasetError
 from anchor_reloc_ros.core.metrics import pose_errors
 from anchor_reloc_ros.core.preprocessing import to_network_input
 from anchor_reloc_ros.training.config import TrainConfig
@@ -150,3 +150,38 @@ def test_frozen_backbone_feature_cache_is_reused(tmp_path: Path) -> None:
     saved = load_checkpoint(tmp_path / "run" / "last.safetensors").model
     for k, v in saved.backbone.state_dict().items():
         assert torch.equal(v, initial_backbone[k]), k
+
+
+def _pickle_with_a_python_object(path: Path) -> None:
+    torch.save({"model": Path("not/a/tensor")}, path)  # a global weights_only refuses to load
+
+
+@pytest.mark.parametrize("kind, write", [
+    ("random bytes", lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096))),
+    ("a foreign pickle", _pickle_with_a_python_object),
+    ("a state without its keys", lambda p: torch.save({"epoch": 3}, p)),
+    ("an empty file", lambda p: p.write_bytes(b"")),
+])
+def test_resume_from_a_corrupt_state_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       kind: str, write) -> None:
+    from anchor_reloc_ros.tools.cli import main
+
+    data = make_strip_dataset(tmp_path / "data", n_train=8, n_test=2)
+    state = tmp_path / "run" / "train_state.pt"
+    state.parent.mkdir()
+    write(state)
+    code = main(["train", "--data", str(data), "--out", str(state.parent), "--backbone", "tiny_cnn",
+                 "--no-pretrained", "--image-size", "64x48", "--epochs", "2", "--device", "cpu", "--quiet",
+                 "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"training state {state} is corrupt" in err and "delete it" in err, err
+    assert "weights_only" not in err and "unpickl" not in err.replace("never unpickled", ""), err
+
+
+def test_resume_with_other_options_is_one_clear_line(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=12, n_test=2)
+    Trainer(_config(data, tmp_path / "run", epochs=1), progress=False).run()
+    with pytest.raises(CheckpointError, match=r"train_state.pt does not fit this run.*RuntimeError"):
+        Trainer(_config(data, tmp_path / "run", epochs=2, head_hidden=32, resume=True), progress=False)

@@ -21,6 +21,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from .anchors import RouteFrame
+from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError
 from .model import ModelConfig, RelocNet
@@ -81,7 +82,7 @@ def save_checkpoint(path: Path, model: RelocNet, metadata: dict[str, Any], half:
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """Only the JSON metadata (cheap: reads the header)."""
+    """Only the JSON metadata (cheap: reads the header), validated (``checkpoint_metadata``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
@@ -97,6 +98,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
             f"not an anchor_reloc checkpoint, or the file is corrupt or truncated: {path} ({exc})"
         ) from None
     _check_format(meta, path)
+    validate_metadata(meta, path)
     return meta
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from .anchors import RouteFrame
 from .checkpoint import METADATA_KEY, CheckpointContents, _check_format, atomic_write_bytes, load_checkpoint
+from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError
 from .model import RelocNet
@@ -106,6 +107,7 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise CheckpointError(f"corrupt anchor_reloc metadata in ONNX file {path}")
     _check_format(meta, path)
+    validate_metadata(meta, path)
     return meta
 
 

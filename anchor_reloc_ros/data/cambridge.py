@@ -18,7 +18,8 @@ Header rule: of the first three physical lines, those that do not parse as a fra
 record are treated as header (the originals are two text lines and a blank one), so a
 file whose header lost its blank line still loads every frame. Blank lines, tabs,
 trailing whitespace and CRLF endings are accepted anywhere. Image paths are relative
-to the folder holding the list file and every image must exist.
+to the folder holding the list file, must stay inside it (no absolute paths, no ``..``
+or symlink leading out) and every image must exist.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import numpy as np
 from ..core.errors import DatasetError
 from ..core.geometry import quat_conjugate, quat_normalize
 from .frames import PosedFrame, PoseDataset
-from .text_lines import TextLine, parse_floats, parse_unit_quat, read_text_lines
+from .text_lines import TextLine, parse_floats, parse_unit_quat, path_inside, read_text_lines
 
 FORMAT = "cambridge"
 HEADER_LINES = 3
@@ -61,7 +62,7 @@ def _parse_record(root: Path, line: TextLine) -> PosedFrame:
         raise line.error(f"expected 8 fields 'image X Y Z W P Q R', got {len(fields)}")
     values = parse_floats(line, fields[1:], "pose values")
     q_cam_world = parse_unit_quat(line, values[3:])
-    image_path = root / fields[0]
+    image_path = path_inside(root, fields[0], line, "image path")
     if not image_path.is_file():
         raise DatasetError(f"image not found: {image_path} (listed at {line.where})")
     return PosedFrame(

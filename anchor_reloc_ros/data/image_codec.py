@@ -13,19 +13,34 @@ Decoding respects ``step`` row padding and ``is_bigendian``. ``rgb8`` input come
 as a zero-copy (read-only when the buffer is) view of the message data; every other
 encoding costs exactly one OpenCV conversion. Anything malformed raises
 ``ImageDecodeError`` with a message that says what is wrong.
+
+Every decoder takes ``max_pixels`` (default ``DEFAULT_MAX_IMAGE_PIXELS``; 0 = no limit):
+a frame whose declared width x height exceeds it is refused from its header (raw
+fields, PNG IHDR, JPEG SOF; see ``image_header``) before anything is allocated.
+
+Compressed frames are PNG or JPEG only, decoded by Pillow's codec classes: unlike
+OpenCV's, they never print (libjpeg's "Corrupt JPEG data" warnings, libpng's and
+OpenCV's own messages all go straight to stderr, one unthrottled line per corrupt
+frame). Failures come back as ``ImageDecodeError`` for the caller to count and log.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageOps, JpegImagePlugin, PngImagePlugin
 
-from ..core.errors import AnchorRelocError
+from .image_header import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageDecodeError,
+    check_pixel_limit,
+    compressed_dimensions,
+)
 
-
-class ImageDecodeError(AnchorRelocError):
-    """An image message cannot be decoded: unknown encoding, wrong size, bad data."""
+_PILLOW_CODECS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile}
 
 
 @dataclass(frozen=True)
@@ -92,10 +107,12 @@ def _as_bytes(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
 
 
 def _pixel_view(height: int, width: int, step: int, data, enc: _Encoding,
-                is_bigendian: bool, encoding: str) -> np.ndarray:
-    """(H, W, C) view of the payload with row padding dropped, no copy."""
+                is_bigendian: bool, encoding: str, max_pixels: int) -> np.ndarray:
+    """(H, W, C) view of the payload with row padding dropped, no copy; the size, the pixel
+    limit and ``step * height == len(data)`` are checked before the data is touched."""
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f"{encoding} image has an empty size {width}x{height}")
+    check_pixel_limit(width, height, max_pixels, encoding)
     row_bytes = width * enc.bytes_per_pixel
     if step < row_bytes:
         raise ImageDecodeError(
@@ -123,17 +140,19 @@ def _pixel_view(height: int, width: int, step: int, data, enc: _Encoding,
     return rows.reshape(height, width, enc.channels)
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int,
-                 data: bytes | np.ndarray, is_bigendian: bool = False) -> np.ndarray:
+def image_to_rgb(encoding: str, height: int, width: int, step: int, data: bytes | np.ndarray,
+                 is_bigendian: bool = False, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode the fields of a ``sensor_msgs/Image`` into an HxWx3 uint8 RGB array.
 
     16-bit mono is scaled to 8 bits by dropping the low byte (as cv_bridge does).
-    Raises ``ImageDecodeError`` for an unknown encoding or a size/step/data mismatch.
+    Raises ``ImageDecodeError`` for an unknown encoding, a size/step/data mismatch or more
+    than ``max_pixels`` pixels (0 = no limit).
     """
     key, enc = _lookup(encoding)
     if key in ("uyvy", "yuyv") and width % 2:
         raise ImageDecodeError(f"{encoding} image width {width} must be even")
-    pixels = _pixel_view(int(height), int(width), int(step), data, enc, bool(is_bigendian), key)
+    pixels = _pixel_view(int(height), int(width), int(step), data, enc, bool(is_bigendian), key,
+                         int(max_pixels))
     if enc.dtype == "u2":
         pixels = (pixels >> 8).astype(np.uint8)
     if enc.to_rgb is None:
@@ -141,19 +160,22 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     return cv2.cvtColor(pixels, enc.to_rgb)
 
 
-def message_to_rgb(msg) -> np.ndarray:
+def message_to_rgb(msg, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an Image or CompressedImage message (rclpy or rosbags) by its fields."""
     if hasattr(msg, "format"):
-        return compressed_to_rgb(msg.format, msg.data)
+        return compressed_to_rgb(msg.format, msg.data, max_pixels)
     return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                        bool(msg.is_bigendian))
+                        bool(msg.is_bigendian), max_pixels)
 
 
-def compressed_to_rgb(format: str, data: bytes | np.ndarray) -> np.ndarray:  # noqa: A002
+def compressed_to_rgb(format: str, data: bytes | np.ndarray,  # noqa: A002
+                      max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` (jpeg or png) into HxWx3 uint8 RGB.
 
     ``format`` may be a bare ``"jpeg"``/``"png"`` or image_transport's
-    ``"rgb8; jpeg compressed bgr8"``; the payload itself decides the codec.
+    ``"rgb8; jpeg compressed bgr8"``; the payload itself decides the codec. The size in
+    its header is checked against ``max_pixels`` (0 = no limit) before decoding. EXIF
+    orientation is applied (as OpenCV's ``imdecode`` does); 16-bit PNGs keep their high byte.
     """
     fmt = str(format).lower()
     if "compresseddepth" in fmt:
@@ -161,15 +183,36 @@ def compressed_to_rgb(format: str, data: bytes | np.ndarray) -> np.ndarray:  # n
     buf = _as_bytes(data)
     if buf.size == 0:
         raise ImageDecodeError(f"compressed image ({format!r}) has no data")
-    flags = getattr(cv2, "IMREAD_COLOR_RGB", None)
-    image = cv2.imdecode(buf, flags if flags is not None else cv2.IMREAD_COLOR)
-    if image is None:
+    view = memoryview(np.ascontiguousarray(buf))
+    try:
+        kind, width, height = compressed_dimensions(view)
+    except ImageDecodeError as exc:
         raise ImageDecodeError(
-            f"compressed image ({format!r}, {buf.size} bytes) could not be decoded"
-        )
-    if flags is None:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image
+            f"compressed image ({format!r}, {buf.size} bytes) could not be decoded: {exc}") from None
+    check_pixel_limit(width, height, int(max_pixels), kind)
+    try:
+        with _PILLOW_CODECS[kind](io.BytesIO(view)) as image:
+            if image.size != (width, height):
+                raise ImageDecodeError(f"{kind} image decodes as {image.size[0]}x{image.size[1]}, "
+                                       f"its header says {width}x{height}")
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            return _pillow_to_rgb(image)
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt data
+        raise ImageDecodeError(
+            f"compressed image ({format!r}, {kind} {width}x{height}, {buf.size} bytes) could not be "
+            f"decoded: {exc}"
+        ) from None
+
+
+def _pillow_to_rgb(image: PILImage.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB of a decoded Pillow image of any mode."""
+    if image.mode.startswith("I"):  # 16-bit (or 32-bit) grey: keep the high byte, as cv2 does
+        grey = (np.asarray(image).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def _mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:

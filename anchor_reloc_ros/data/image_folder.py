@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.errors import DatasetError
 from .frames import PosedFrame, PoseDataset
-from .text_lines import read_text_lines
+from .text_lines import path_inside, read_text_lines
 from .tum import read_tum
 
 FORMAT = "image_folder"
@@ -121,7 +121,7 @@ def _split_by_list(frames: list[PosedFrame], image_dir: Path, list_file: Path) -
     by_path = {f.image_path: f for f in frames}
     chosen = []
     for line in read_text_lines(list_file, comment="#", what="split file"):
-        path = image_dir / line.text
+        path = path_inside(image_dir, line.text, line, "image")
         if path not in by_path:
             reason = "has no matching pose" if path.is_file() else "not found"
             raise line.error(f"image {path} {reason}")

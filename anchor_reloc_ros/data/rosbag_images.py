@@ -3,7 +3,8 @@
 Two steps: ``read_image_messages`` reads the raw CDR messages (sequential, cheap) and
 ``decode_image_message`` deserializes and decodes one of them, optionally resized to the
 network input (independent per message, so ``iter_bag_images`` can run it on several
-threads). Decoding goes through ``data.image_codec`` (the same code the node uses),
+threads). Decoding goes through ``data.image_codec`` (the same code the node uses, with
+its default ``max_image_pixels`` limit: an oversized frame is a bad frame),
 resizing through ``core.preprocessing.resize_rgb``. A message that cannot be
 deserialized or decoded is counted in ``FrameStats`` and skipped; it never stops the
 run. Frames come in bag order; callers sort by ``stamp_ns``.

@@ -125,6 +125,11 @@ class BagReader:
             raise BagError(f"bag {self.path} is not open")
         return self._reader
 
+    @property
+    def is_ros1(self) -> bool:
+        """A ROS 1 ``.bag``: its raw messages are ROS 1 serialized, not CDR."""
+        return not self.reader.is2
+
     def topics(self) -> dict[str, str]:
         """``{topic: message type}`` for every topic in the bag."""
         return {name: info.msgtype or "?" for name, info in sorted(self.reader.topics.items())}

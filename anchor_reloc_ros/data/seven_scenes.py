@@ -22,7 +22,7 @@ import numpy as np
 from ..core.errors import DatasetError
 from ..core.geometry import pq_from_transform
 from .frames import PosedFrame, PoseDataset
-from .text_lines import TextLine, parse_floats, parse_rotation, read_text_lines
+from .text_lines import TextLine, parse_floats, parse_rotation, path_inside, read_text_lines
 
 FORMAT = "7scenes"
 SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt"}
@@ -41,7 +41,7 @@ def _sequence_folders(root: Path, split: str) -> list[Path]:
         match = _SEQUENCE_RE.match(line.text)
         if match is None:
             raise line.error(f"expected 'sequenceN', got {line.text!r}")
-        folder = root / f"seq-{int(match.group(1)):02d}"
+        folder = path_inside(root, f"seq-{int(match.group(1)):02d}", line, "sequence folder")
         if not folder.is_dir():
             raise DatasetError(f"sequence folder not found: {folder} (listed at {line.where})")
         numbered[int(match.group(1))] = folder

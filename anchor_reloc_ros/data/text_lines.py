@@ -2,8 +2,9 @@
 
 Every reader reports problems as ``DatasetError("<file>:<line>: <what>")``; this module
 is the one place that knows how to open a text file tolerantly (UTF-8 with or without a
-BOM, LF / CRLF / CR line endings, tabs and trailing whitespace) and how to turn tokens
-into finite floats, a unit quaternion or a rotation matrix with such a message.
+BOM, LF / CRLF / CR line endings, tabs and trailing whitespace), how to turn tokens
+into finite floats, a unit quaternion or a rotation matrix with such a message, and how
+to keep a listed path inside the dataset folder (``path_inside``).
 """
 from __future__ import annotations
 
@@ -104,3 +105,16 @@ def parse_rotation(where: str, R: np.ndarray) -> np.ndarray:
             f"{where}: rotation block is not a rotation (max |R^T R - I| = {deviation:.3g}, det = {det:.3g})"
         )
     return orthonormalize(R)
+
+
+def path_inside(root: Path, relative: str, line: TextLine, what: str = "path") -> Path:
+    """``root / relative`` for a path read from ``line``; absolute paths and ``..``
+    components are refused (``DatasetError`` naming the file and line), so a list file
+    cannot make a reader open ``/etc/hostname``. Symlinks that the dataset's owner placed
+    inside the folder (images kept on another disk) are followed as usual."""
+    rel = Path(relative)
+    if rel.is_absolute():
+        raise line.error(f"{what} {relative!r} is absolute; list paths relative to {root}")
+    if ".." in rel.parts:
+        raise line.error(f"{what} {relative!r} leaves the dataset folder {root} ('..' is not allowed)")
+    return Path(root) / rel

@@ -3,7 +3,8 @@
 The recorded messages are published byte for byte at the recorded pace times ``rate``
 (``live_session.run_live``). Frames that the offline path would skip (malformed or
 undecodable) are skipped here too, and zero header stamps are replaced by the bag time
-so every output can be matched to its frame. What the node published is written to a
+so every output can be matched to its frame. Messages of a ROS 1 ``.bag`` are converted
+to CDR (re-serialized) before they are published. What the node published is written to a
 bag whose times are the header stamps (it lines up with the input bag).
 """
 from __future__ import annotations
@@ -20,15 +21,16 @@ __all__ = ["LiveOptions", "LiveReplayError", "LiveRun", "replay_live"]
 
 
 def _frames(bag: BagReader, topic: str, stats: FrameStats) -> Iterator[LiveFrame]:
-    """Publishable frames: the ones offline mode decodes (same reading, decoding and
+    """Publishable CDR frames: the ones offline mode decodes (same reading, decoding and
     counting), with a zero header stamp replaced by the bag time."""
     store = typestore()
     for decoded in iter_decoded_messages(bag, topic, stats):
         message, raw = decoded.message, decoded.message.raw
-        if decoded.zero_stamp:
+        if decoded.zero_stamp or bag.is_ros1:
             msg = bag.deserialize(raw, message.msgtype)
-            msg.header.stamp = time_msg(message.bag_ns)
-            raw = bytes(store.serialize_cdr(msg, message.msgtype))
+            if decoded.zero_stamp:
+                msg.header.stamp = time_msg(message.bag_ns)
+            raw = bytes(store.serialize_cdr(msg, message.msgtype))  # ROS 1 Header's seq is dropped
         yield LiveFrame(message.index, message.bag_ns, decoded.frame.stamp_ns, raw)  # type: ignore[union-attr]
 
 

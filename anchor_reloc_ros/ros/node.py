@@ -317,7 +317,7 @@ class AnchorRelocNode(Node):
     def _process(self, frame: _Frame, p: NodeParams) -> tuple[bool, str]:
         msg = frame.msg
         try:
-            rgb = message_to_rgb(msg)
+            rgb = message_to_rgb(msg, p.max_image_pixels)
             est = self._localizer.localize(rgb)  # InvalidImageError: e.g. too small a frame
         except (ImageDecodeError, InvalidImageError) as exc:
             self._stats.counters.add("bad")

@@ -20,6 +20,7 @@ from rclpy.exceptions import (
 from rclpy.node import Node
 
 from ..core.errors import ConfigError
+from ..data.image_header import DEFAULT_MAX_IMAGE_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
@@ -63,6 +64,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("qos_reliability", "best_effort", "Image subscription reliability: best_effort "
               "(sensor-data QoS, matches every publisher) or reliable", read_only=True,
               choices=RELIABILITIES),
+    ParamSpec("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "Largest frame accepted, in pixels "
+              "(width x height), checked on the raw fields or the PNG/JPEG header before decoding; "
+              "a larger frame is a bad frame. The default 16777216 (4096 x 4096) is above every "
+              "common camera (4K UHD is 8.3 MP) and bounds a decoded frame to 48 MiB, so a small "
+              "compressed 'bomb' cannot cost gigabytes and seconds. 0 = no limit",
+              range=(0, 2**31 - 1)),
     ParamSpec("map_frame", "map", "Fixed frame of the map the network was trained in"),
     ParamSpec("odom_frame", "odom", "Odometry frame (tf_mode map_to_odom)"),
     ParamSpec("base_frame", "base_link", "Robot body frame whose pose is published"),
@@ -115,6 +122,7 @@ class NodeParams:
     image_topic: str
     image_transport: str
     qos_reliability: str
+    max_image_pixels: int
     map_frame: str
     odom_frame: str
     base_frame: str

@@ -43,12 +43,12 @@ def gt_source_from_args(args: argparse.Namespace) -> GroundTruthSource:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bag-eval", help="evaluate a checkpoint on a rosbag2 recording (offline or through the live node)",
-        description="Localizes every image of a rosbag2 (mcap or sqlite3) and compares with ground truth "
+        description="Localizes every image of a rosbag2 (mcap or sqlite3) or ROS 1 .bag and compares with ground truth "
                     "interpolated at the image stamps. Writes summary.json, frames.csv, TUM files for "
                     "evo_ape, top-view / error-CDF / error-over-time plots and estimates_bag/ (mcap) into "
                     "OUT. Frames without ground truth within --max-dt are counted and left out; frames "
                     "with ground truth but no estimate count as failures. " + GT_CONVENTION)
-    p.add_argument("bag", type=Path, metavar="BAG", help="bag folder, or a .mcap/.db3 file")
+    p.add_argument("bag", type=Path, metavar="BAG", help="rosbag2 folder, a .mcap/.db3 file, or a ROS 1 .bag")
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT",
                    help=".safetensors checkpoint or .onnx export")
     p.add_argument("--image-topic", required=True, metavar="TOPIC",

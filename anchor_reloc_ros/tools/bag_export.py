@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "or frames after SECONDS are test (--test-after), or two ranges in seconds from the "
                     "first frame (--train-range A:B --test-range C:D, open ends allowed). "
                     + GT_CONVENTION)
-    p.add_argument("bag", type=Path, metavar="BAG", help="bag folder, or a .mcap/.db3 file")
+    p.add_argument("bag", type=Path, metavar="BAG", help="rosbag2 folder, a .mcap/.db3 file, or a ROS 1 .bag")
     p.add_argument("--image-topic", required=True, metavar="TOPIC")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     add_gt_arguments(p)

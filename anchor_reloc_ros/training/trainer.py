@@ -180,20 +180,44 @@ class Trainer:
 
     @staticmethod
     def _read_state(path: Path) -> dict:
+        """The saved state, with every key a resume reads; ``CheckpointError`` naming the file for
+        anything else (random bytes, a foreign pickle, a truncated or hand-edited file)."""
+        keys = ("model", "optimizer", "scheduler", "epoch", "best_metric", "best_epoch", "torch_rng",
+                "metadata_json")
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError) as exc:
-            raise CheckpointError(f"cannot resume: training state {path} is corrupt ({exc})") from None
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+            if missing:
+                raise KeyError(f"no {', '.join(missing)}")
+            str(json.loads(state["metadata_json"])["training"]["data"])
+        except Exception as exc:  # noqa: BLE001 - torch.load raises anything (IndexError, UnpicklingError, ...)
+            raise Trainer._state_error(path, "is corrupt or not a training state", exc) from None
+        return state
+
+    @staticmethod
+    def _state_error(path: Path, problem: str, exc: Exception) -> CheckpointError:
+        """One clear line; never the library's advice to load the file with weights_only=False."""
+        import pickle
+
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in detail:
+            detail = "not plain tensors and numbers, and never unpickled"
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        return CheckpointError(f"cannot resume: training state {path} {problem} ({reason}); delete it to "
+                               "start the run over, or train into another --out")
 
     def _load_state(self) -> None:
         s = self._state
-        self.model.load_state_dict(s["model"])
-        self.optimizer.load_state_dict(s["optimizer"])
-        self.scheduler.load_state_dict(s["scheduler"])
-        self.start_epoch = int(s["epoch"]) + 1
-        self.best_metric = float(s["best_metric"])
-        self.best_epoch = int(s["best_epoch"])
-        torch.set_rng_state(s["torch_rng"])
+        try:
+            self.model.load_state_dict(s["model"])
+            self.optimizer.load_state_dict(s["optimizer"])
+            self.scheduler.load_state_dict(s["scheduler"])
+            self.start_epoch = int(s["epoch"]) + 1
+            self.best_metric = float(s["best_metric"])
+            self.best_epoch = int(s["best_epoch"])
+            torch.set_rng_state(s["torch_rng"])
+        except Exception as exc:  # noqa: BLE001 - shapes, types, keys: all mean "not this run's state"
+            raise self._state_error(self.out / STATE_FILE, "does not fit this run's model and options", exc) from None
         log.info("resumed from epoch %d", self.start_epoch)
 
     def _save_state(self, epoch: int, metadata: dict) -> None:
