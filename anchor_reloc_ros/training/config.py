@@ -34,6 +34,7 @@ class TrainConfig:
     dropout: float = 0.2
     trunk: str = "shared"            # one hidden layer shared by all heads ("separate": one per head)
     feature_norm: bool = True        # standardise pooled features with the training set's statistics
+                                     # (not for a backbone trained from scratch: its features move)
     augment: bool = True
     feature_cache_augmentations: int | None = None  # augmented copies cached with --freeze-backbone (None: auto)
     val_every: int = 10                    # every n-th training frame held out for validation

@@ -136,7 +136,8 @@ class Trainer:
         self.data: PreparedData = prepare_data(config, anchors_from=resume_meta)
         n_anchors = self.data.anchors.count if self.data.anchors is not None else 0
         self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
-                                        config.head_hidden, config.dropout, config.trunk, config.feature_norm)
+                                        config.head_hidden, config.dropout, config.trunk,
+                                        feature_norm=config.feature_norm and (config.pretrained or config.freeze_backbone))
         rows = len(self.data.train_frames) * (1 + cached_view_count(config, len(self.data.train_frames))
                                               if config.freeze_backbone else 1)
         self.epochs = planned_epochs(config, math.ceil(rows // self.dist.world_size / config.batch_size))
