@@ -36,8 +36,9 @@ class UncertaintyCalibration:
 
     ``temperature`` is the softmax temperature of top-k fusion (chosen for accuracy);
     ``uncertainty_temperature`` the one of the hypothesis mixture behind the covariance
-    (chosen so its weights are calibrated anchor probabilities on validation). Checkpoints written before the mixture model
-    lack the last two keys: they read as T_u = ``temperature`` and gain 0.
+    (chosen so its weights are calibrated anchor probabilities on validation).
+    Checkpoints written before the mixture model lack the last two keys: they read as
+    T_u = ``temperature`` and gain 0.
     """
 
     position_cov: np.ndarray = field(default_factory=lambda: np.eye(3))  # m^2, the floor
