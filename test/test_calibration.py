@@ -13,7 +13,8 @@ from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, sav
 from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
-from anchor_reloc_ros.evaluation.uncertainty import uncertainty_summary
+from anchor_reloc_ros.core.geometry import quat_angle_deg
+from anchor_reloc_ros.evaluation.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training.calibration import calibrate
 
@@ -58,6 +59,8 @@ def test_calibrated_softmax_gives_its_temperature_and_honest_ellipses() -> None:
     assert calib.uncertainty_temperature == TRUE_T and calib.temperature == 1.0
     assert calib.rotation_entropy_gain >= 3.0      # the rotation error really grows with entropy
     d = _decoder(calib).decode(outputs)
+    rotation_nees = np.radians(quat_angle_deg(d.quats_wxyz, gt_q)) ** 2 / d.covariances[:, 3, 3]
+    assert all(coverage(rotation_nees)[level] >= level for level in COVERAGE_LEVELS)
     fit = uncertainty_summary(d.positions, truth, d.covariances)
     assert fit["coverage_68"] >= 0.68 and fit["coverage_95"] >= 0.95 and fit["coverage_99"] >= 0.99
     # fresh frames from the same process: still honest, and sigma ranks the errors

@@ -13,6 +13,7 @@ of the validation frames and their ground truth, in the argmax decode (the defau
 3. Rotation: variance = floor * (1 + g * normalised softmax entropy), floor and g by the
    Gaussian likelihood of the rotation errors; g > 0 only when it gains more than
    ``ROTATION_GAIN_MIN_NATS`` over g = 0 (one more parameter), else the plain floor.
+   The floor is then raised, if needed, until no level is optimistic (as in 2).
 
 The PoseNet head has no hypotheses: only the floor is fitted (step 2 with no mixture).
 """
@@ -94,7 +95,7 @@ def _floor_scale(errors_N3: np.ndarray, base_N33: np.ndarray, residual_33: np.nd
 
 
 def _rotation_model(angles_rad: np.ndarray, entropy: np.ndarray) -> tuple[float, float]:
-    """(floor variance per axis, entropy gain) by the Gaussian likelihood of the angles.
+    """(floor variance per axis, entropy gain) from the rotation errors (see the module doc).
 
     The rotation vector's three components share the variance v: angle^2 / v is chi-square
     with 3 dof, so the per-frame negative log-likelihood is (angle^2 / v + 3 log v) / 2.
@@ -107,5 +108,9 @@ def _rotation_model(angles_rad: np.ndarray, entropy: np.ndarray) -> tuple[float,
 
     plain = fit(0.0)
     best = min((fit(g) for g in ROTATION_ENTROPY_GAINS), key=lambda r: r[0])
-    chosen = best if plain[0] - best[0] > ROTATION_GAIN_MIN_NATS else plain
-    return chosen[1], chosen[2]
+    _, v0, gain = best if plain[0] - best[0] > ROTATION_GAIN_MIN_NATS else plain
+    # then, as for position, no 68 / 95 / 99 % level optimistic on these frames
+    nees = np.sort(angles_rad ** 2 / (v0 * (1.0 + gain * entropy)))
+    inflate = max(nees[min(len(nees) - 1, int(np.ceil(level * len(nees))) - 1)] / chi2_quantile_3dof(level)
+                  for level in COVERAGE_LEVELS)
+    return v0 * max(1.0, float(inflate)), gain
