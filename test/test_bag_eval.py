@@ -75,6 +75,18 @@ def test_outputs_plots_and_estimates_bag(evaluated: dict[str, Path]) -> None:
     assert all(0.0 <= m.confidence <= 1.0 and m.decode_mode == "argmax" for m in debug)
 
 
+def test_covariance_honesty_is_reported(evaluated: dict[str, Path]) -> None:
+    a, b = summary(evaluated["eval"]), summary(evaluated["bag_eval"])
+    for key in ("coverage_68", "coverage_95", "coverage_99", "mean_nees", "spearman_sigma_error"):
+        assert b[key] == pytest.approx(a[key], abs=1e-5), key
+    assert 0.0 <= b["coverage_68"] <= b["coverage_95"] <= b["coverage_99"] <= 1.0
+    assert b["uncertainty_frames"] == b["frames"] and b["distinct_covariances"] > 1
+    assert len(b["sparsification_median_m"]) == len(b["sparsification_oracle_median_m"]) == 20
+    assert (evaluated["bag_eval"] / "sparsification.png").stat().st_size > 1000
+    sigma = np.loadtxt(evaluated["bag_eval"] / "frames.csv", delimiter=",", skiprows=1, usecols=22)
+    assert np.median(sigma) == pytest.approx(b["median_sigma_m"], rel=1e-5)
+
+
 def test_compressed_bag_and_frames_without_ground_truth(evaluated: dict[str, Path], tiny_checkpoint: Path) -> None:
     """GT only for the first half: the rest is counted as 'without gt', not scored."""
     stamps, pos, quats = read_tum(evaluated["bag_eval"] / "groundtruth.tum")

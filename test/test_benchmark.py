@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from anchor_reloc_ros.tools.cli import main
@@ -26,6 +27,11 @@ def test_benchmark_writes_table_json_and_spacing_plot(strip_dataset: Path, tmp_p
     assert (out / "anchor_spacing.png").stat().st_size > 1000
     table = (out / "benchmark.md").read_text()
     assert "ratio to PoseNet" in table and "Machine:" in table
+    # covariance honesty per method: anchor rows have a ranking, retrieval's constant covariance none
+    assert "Covariance honesty on the test split" in table and "| inside 99 % |" in table
+    assert 0.0 <= report["rows"][2]["covariance"]["coverage_99"] <= 1.0
+    assert np.isnan(retrieval["covariance"]["spearman_sigma_error"])
+    assert retrieval["method"] in table.split("Covariance honesty")[1]
     assert "ratio to PoseNet" in capsys.readouterr().out
     # every evaluated method left its full report behind
     assert (out / "eval" / "retrieval" / "frames.csv").exists()

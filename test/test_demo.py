@@ -19,7 +19,9 @@ def expected_lines(s: dict) -> list[str]:
              f"mean error:   {s['mean_translation_m']:.3f} m, {s['mean_rotation_deg']:.2f} deg",
              f"rate: {s['input_rate_hz']:.1f} Hz in, {s['output_rate_hz']:.1f} Hz out",
              f"p50 {s['latency_p50_ms']:.1f} ms, p95 {s['latency_p95_ms']:.1f} ms",
-             f"drops: {s['dropped']} of {s['published']} frames"]
+             f"drops: {s['dropped']} of {s['published']} frames",
+             f"inside own 68 / 95 / 99 % ellipse: {100 * s['coverage_68']:.1f} / {100 * s['coverage_95']:.1f} / "
+             f"{100 * s['coverage_99']:.1f} %", f"mean NEES {s['mean_nees']:.2f}"]
     return lines + [f"accuracy (<{tm:g} m, <{rd:g} deg): {100.0 * s[accuracy_key(tm, rd)]:.1f}%"
                     for tm, rd in ACCURACY_THRESHOLDS]
 

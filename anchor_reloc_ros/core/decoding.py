@@ -5,10 +5,14 @@ Anchor head:
 * ``fusion`` (ours): the confidence-weighted mean of the top-k anchor hypotheses
   (anchor + its own offset), confidences re-normalised over the k.
 
-The position covariance is the weighted spread of the top-k hypotheses plus a floor
-calibrated on held-out validation residuals (``UncertaintyCalibration``), so it is
-never zero and never claims more certainty than the network earned on data it did
-not train on. The rotation variance is the calibrated floor.
+Covariance, in both modes: the second moment of ALL N anchor hypotheses (weights
+softmax(logits / T_u)) about the PUBLISHED point, plus a floor. T_u, the floor and the
+rotation model are fitted on held-out validation frames (``training.calibration``) and
+stored in the checkpoint (``UncertaintyCalibration``). The covariance grows when the
+softmax splits between distant anchors, whichever point is published, and is never
+below the floor. The rotation variance is its floor times (1 + gain * normalised softmax
+entropy), the gain 0 unless validation showed it helps. The PoseNet head has no
+hypotheses: it publishes the floor.
 """
 from __future__ import annotations
 
@@ -28,20 +32,45 @@ DECODE_MODES = ("argmax", "fusion")
 
 @dataclass
 class UncertaintyCalibration:
-    """Validation-calibrated error statistics (world frame, SI units)."""
+    """Validation-calibrated uncertainty model (world frame, SI units).
 
-    position_cov: np.ndarray = field(default_factory=lambda: np.eye(3))  # m^2
-    rotation_var: float = float(np.radians(5.0) ** 2)                    # rad^2 per axis
-    temperature: float = 1.0                                              # softmax temperature
+    ``temperature`` is the softmax temperature of top-k fusion (chosen for accuracy);
+    ``uncertainty_temperature`` the one of the hypothesis mixture behind the covariance
+    (chosen so its weights are calibrated anchor probabilities on validation).
+    Checkpoints written before the mixture model lack the last two keys: they read as
+    T_u = ``temperature`` and gain 0.
+    """
+
+    position_cov: np.ndarray = field(default_factory=lambda: np.eye(3))  # m^2, the floor
+    rotation_var: float = float(np.radians(5.0) ** 2)                    # rad^2 per axis, the floor
+    temperature: float = 1.0                                              # fusion softmax temperature
+    uncertainty_temperature: float = 1.0                                  # mixture softmax temperature
+    rotation_entropy_gain: float = 0.0                                    # rotation: floor * (1 + g H/log N)
+
+    def __post_init__(self) -> None:
+        self.position_cov = np.asarray(self.position_cov, dtype=np.float64).reshape(3, 3)
+        if not (np.isfinite(self.position_cov).all() and np.allclose(self.position_cov, self.position_cov.T)
+                and np.linalg.eigvalsh(self.position_cov).min() > 0):
+            raise ValueError(f"calibration position_cov must be symmetric positive definite, "
+                             f"got {self.position_cov.tolist()}")
+        for name in ("rotation_var", "temperature", "uncertainty_temperature"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
+        if not float(self.rotation_entropy_gain) >= 0:
+            raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
 
     def to_dict(self) -> dict:
-        return {"position_cov": np.asarray(self.position_cov).tolist(),
-                "rotation_var": float(self.rotation_var), "temperature": float(self.temperature)}
+        return {"position_cov": self.position_cov.tolist(), "rotation_var": float(self.rotation_var),
+                "temperature": float(self.temperature),
+                "uncertainty_temperature": float(self.uncertainty_temperature),
+                "rotation_entropy_gain": float(self.rotation_entropy_gain)}
 
     @staticmethod
     def from_dict(d: dict) -> "UncertaintyCalibration":
-        return UncertaintyCalibration(np.asarray(d["position_cov"], dtype=np.float64),
-                                      float(d["rotation_var"]), float(d["temperature"]))
+        temperature = float(d["temperature"])
+        return UncertaintyCalibration(np.asarray(d["position_cov"], dtype=np.float64), float(d["rotation_var"]),
+                                      temperature, float(d.get("uncertainty_temperature", temperature)),
+                                      float(d.get("rotation_entropy_gain", 0.0)))
 
 
 @dataclass
@@ -106,12 +135,15 @@ class Decoder:
             raise ConfigError(f"top_k must be >= 1, got {value}")
         self._top_k = int(value)
 
-    def _covariances(self, spread_route_B33: np.ndarray) -> np.ndarray:
+    def _covariances(self, spread_route_B33: np.ndarray, entropy_B: np.ndarray) -> np.ndarray:
+        """6x6 covariances: mixture moment (route -> world) + floor; rotation floor (x entropy factor)."""
+        c = self.calibration
         R, s = self.frame.R_route_world, self.frame.scale
-        spread_world = s * s * np.einsum("ji,bjk,kl->bil", R, spread_route_B33, R)
+        spread_world = (s * s) * (R.T @ spread_route_B33 @ R)
         cov = np.zeros((len(spread_route_B33), 6, 6))
-        cov[:, :3, :3] = spread_world + self.calibration.position_cov
-        cov[:, 3:, 3:] = np.eye(3) * self.calibration.rotation_var
+        cov[:, :3, :3] = spread_world + c.position_cov
+        rot_var = c.rotation_var * (1.0 + c.rotation_entropy_gain * entropy_B)
+        cov[:, 3:, 3:] = rot_var[:, None, None] * np.eye(3)
         return cov
 
     def decode(self, outputs: Mapping[str, torch.Tensor | np.ndarray]) -> DecodedBatch:
@@ -129,29 +161,29 @@ class Decoder:
         p_route = outputs["position_B3"]
         q = quat_normalize(outputs["quat_B4"])
         B = len(p_route)
-        return DecodedBatch(self.frame.to_world(p_route), q, self._covariances(np.zeros((B, 3, 3))),
+        covariances = self._covariances(np.zeros((B, 3, 3)), np.zeros(B))  # no hypotheses: the floor
+        return DecodedBatch(self.frame.to_world(p_route), q, covariances,
                             np.full(B, -1), np.zeros(B), np.zeros((B, 3)),
                             np.zeros((B, 0), dtype=np.int64), np.zeros((B, 0)))
 
     def _decode_anchor(self, outputs: dict[str, np.ndarray]) -> DecodedBatch:
         D = self.anchor_dims
-        conf = softmax(outputs["logits_BN"] / self.calibration.temperature)   # (B, N)
+        calib = self.calibration
+        logits = outputs["logits_BN"]
+        conf = softmax(logits / calib.temperature)                              # (B, N)
         B, N = conf.shape
         k = min(self.top_k, N)
         top_idx = np.argsort(-conf, axis=1, kind="stable")[:, :k]            # (B, k), ties: lower index
         rows = np.arange(B)[:, None]
         top_conf = conf[rows, top_idx]
         offsets = outputs["offsets_BND"].reshape(B, N, D)
-        hyp = self.anchors_route[top_idx, :D] + offsets[rows, top_idx]          # (B, k, D)
+        hyp = self.anchors_route[None, :, :D] + offsets                        # (B, N, D) all hypotheses
         if self.mode == "fusion":
             w = top_conf / top_conf.sum(axis=1, keepdims=True)
+            mean = np.einsum("bk,bkd->bd", w, hyp[rows, top_idx])             # (B, D)
         else:
-            w = np.zeros_like(top_conf)
-            w[:, 0] = 1.0
-        mean = np.einsum("bk,bkd->bd", w, hyp)                                  # (B, D)
-        dev = hyp - mean[:, None, :]
-        spread_route = np.zeros((B, 3, 3))
-        spread_route[:, :D, :D] = np.einsum("bk,bki,bkj->bij", w, dev, dev)
+            mean = hyp[rows[:, 0], top_idx[:, 0]]
+        spread_route, entropy = self._mixture(logits, conf, hyp, mean)
         absolute = outputs["absolute_BA"]
         n_coord = 3 - D
         p_route = np.concatenate([mean, absolute[:, :n_coord]], axis=1)
@@ -159,14 +191,36 @@ class Decoder:
         offset_route[:, :D] = offsets[rows[:, 0], top_idx[:, 0]]
         offsets_world = offset_route * self.frame.scale @ self.frame.R_route_world
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
-                            self._covariances(spread_route), top_idx[:, 0], top_conf[:, 0],
+                            self._covariances(spread_route, entropy), top_idx[:, 0], top_conf[:, 0],
                             offsets_world, top_idx, top_conf)
+
+    def _mixture(self, logits_BN: np.ndarray, conf_BN: np.ndarray, hyp_BND: np.ndarray,
+                 point_BD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Route-frame (B, 3, 3) second moment of all hypotheses about the published point,
+        with the uncertainty temperature's weights, and their entropy / log N in [0, 1]."""
+        calib = self.calibration
+        B, N, D = hyp_BND.shape
+        w = conf_BN if calib.uncertainty_temperature == calib.temperature else \
+            softmax(logits_BN / calib.uncertainty_temperature)
+        dev = hyp_BND - point_BD[:, None, :]
+        spread = np.zeros((B, 3, 3))
+        spread[:, :D, :D] = (w[:, :, None] * dev).transpose(0, 2, 1) @ dev
+        entropy = normalized_entropy(w) if calib.rotation_entropy_gain > 0 else np.zeros(B)
+        return spread, entropy
 
 
 def softmax(logits_BN: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so large logits cannot overflow."""
     z = np.exp(logits_BN - logits_BN.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+def normalized_entropy(weights_BN: np.ndarray) -> np.ndarray:
+    """Row entropy of a probability matrix over log N: 0 (one-hot) .. 1 (uniform)."""
+    w = np.asarray(weights_BN, dtype=np.float64)
+    if w.shape[1] < 2:
+        return np.zeros(len(w))
+    return -np.sum(w * np.log(np.maximum(w, 1e-300)), axis=1) / np.log(w.shape[1])
 
 
 def _as_float64(value: torch.Tensor | np.ndarray) -> np.ndarray:

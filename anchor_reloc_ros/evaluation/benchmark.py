@@ -26,6 +26,10 @@ from ..training.image_cache import load_images, read_rgb
 from ..training.trainer import train
 from .retrieval import RetrievalLocalizer, build_index
 from .run_eval import EvalConfig, evaluate
+from .uncertainty import COVERAGE_LEVELS
+
+# Covariance-honesty metrics of each method's test summary, averaged over seeds.
+HONESTY_KEYS = (*(f"coverage_{round(100 * lv)}" for lv in COVERAGE_LEVELS), "mean_nees", "spearman_sigma_error")
 
 BUDGETS: dict[str, dict] = {
     # cached frozen features: minutes on a 2-core CPU
@@ -59,8 +63,10 @@ class MethodResult:
     model_mb: float = 0.0
     map_memory_bytes: int = 0
     map_memory_note: str = ""
+    honesty: list[dict[str, float]] = field(default_factory=list)
 
     def add(self, summary: dict, latency_ms: float) -> None:
+        self.honesty.append({k: float(summary.get(k, float("nan"))) for k in HONESTY_KEYS})
         self.medians_t.append(summary["median_translation_m"])
         self.medians_r.append(summary["median_rotation_deg"])
         self.acc_05.append(summary["acc_0.5m_5deg"])
@@ -76,7 +82,13 @@ class MethodResult:
                 "acc_2m_5deg": ms(self.acc_2), "latency_ms": float(np.median(self.latency_ms)),
                 "model_mb": self.model_mb, "map_memory_bytes": self.map_memory_bytes,
                 "map_memory_note": self.map_memory_note, "seeds": len(self.medians_t),
-                "per_seed_median_translation_m": self.medians_t}
+                "per_seed_median_translation_m": self.medians_t,
+                "covariance": {k: _mean_or_nan([h[k] for h in self.honesty]) for k in HONESTY_KEYS}}
+
+
+def _mean_or_nan(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _latency_ms(localizer, images: list[np.ndarray], repeats: int) -> float:
@@ -222,6 +234,7 @@ def markdown_table(report: dict) -> str:
         lines.append(f"| {r['method']} | {t[0]:.2f} ± {t[1]:.2f} | {rot[0]:.2f} ± {rot[1]:.2f} | "
                      f"{100 * r['acc_0.5m_5deg'][0]:.1f}% | {100 * r['acc_2m_5deg'][0]:.1f}% | {r['model_mb']:.1f} | "
                      f"{mem} | {r['latency_ms']:.1f} |")
+    lines += honesty_table(report["rows"])
     lines += ["", f"Median-translation ratio to PoseNet: paper anchor {report['anchor_over_posenet']:.2f}, "
               f"ours {report['ours_over_posenet']:.2f} (ours = CE weight a1={report['ours_alpha1']:g} + "
               "top-k fusion with a validation-chosen temperature)", "",
@@ -233,6 +246,22 @@ def markdown_table(report: dict) -> str:
                      f"{p['test_median_translation_m']:.2f} | {100 * p['test_acc_2m_5deg']:.1f}% |")
     lines += ["", "Machine:", machine_markdown(report["machine"]), f"- total time: {report['seconds'] / 60:.1f} min", ""]
     return "\n".join(lines)
+
+
+def honesty_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: is each method's published covariance honest on the test split?"""
+    def cell(row: dict, key: str, percent: bool) -> str:
+        v = row.get("covariance", {}).get(key, float("nan"))
+        return "n/a" if not np.isfinite(v) else (f"{100 * v:.1f}%" if percent else f"{v:.2f}")
+
+    out = ["", "Covariance honesty on the test split (position, mean over seeds; honest = 68 / 95 / 99 %, "
+           "NEES 3, Spearman high):", "",
+           "| method | inside 68 % | inside 95 % | inside 99 % | mean NEES | Spearman(sigma, error) |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['method']} | " + " | ".join(cell(r, k, k.startswith("coverage")) for k in HONESTY_KEYS)
+                   + " |")
+    return out
 
 
 def plot_spacing(points: list[dict], path: Path) -> Path:

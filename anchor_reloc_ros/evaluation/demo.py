@@ -26,7 +26,7 @@ BUNDLED_WEIGHTS = Path("weights/street_demo.safetensors")
 BUNDLED_BAG = Path("demo/street_test_bag")
 DEFAULT_OUT = Path("demo_out")
 PACKAGE = "anchor_reloc_ros"
-PLOTS = ("top_view", "error_cdf", "error_over_time")
+PLOTS = ("top_view", "error_cdf", "error_over_time", "sparsification")
 
 
 @dataclass
@@ -141,10 +141,12 @@ def format_plan(plan: DemoPlan) -> str:
 def format_report(run: DemoRun) -> str:
     """What the demo prints: accuracy, rates, latency, drops, and where the files are."""
     from ..core.metrics import format_summary
+    from .uncertainty import format_uncertainty
 
     s = run.summary
     lines = ["", "accuracy against ground truth (a dropped frame counts as a failure):",
              *("  " + line for line in format_summary(s).splitlines()),
+             *("  " + line for line in format_uncertainty(s).splitlines()),
              f"rate: {s['input_rate_hz']:.1f} Hz in, {s['output_rate_hz']:.1f} Hz out",
              f"latency (image published -> pose received): p50 {s['latency_p50_ms']:.1f} ms, "
              f"p95 {s['latency_p95_ms']:.1f} ms",

@@ -1,4 +1,4 @@
-"""PNG plots of an evaluation: a top view and error CDFs (matplotlib, no display)."""
+"""PNG plots of an evaluation: a top view, error CDFs, error over time, sparsification (matplotlib, no display)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -101,4 +101,24 @@ def plot_error_over_time(result: "EvaluationResult", path: Path, title: str) -> 
         ax.grid(alpha=0.3)
     axs[1].set_xlabel("time since first frame (s)")
     axs[0].set_title(title)
+    return _save(fig, path)
+
+
+def plot_sparsification(result: "EvaluationResult", path: Path, title: str) -> Path:
+    """Median error of the most confident x % (by published sigma) against x, with the oracle."""
+    plt = _pyplot()
+    s = result.summary
+    x = 100.0 * np.asarray(s["sparsification_fractions"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, s["sparsification_median_m"], "o-", ms=3, color="tab:blue",
+            label="kept by smallest sigma = sqrt(trace cov)")
+    ax.plot(x, s["sparsification_oracle_median_m"], "--", color="tab:green", label="oracle (kept by true error)")
+    ax.set_xlabel("frames kept, most confident first (%)")
+    ax.set_ylabel("median translation error (m)")
+    ax.set_xlim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    rho = float(s["spearman_sigma_error"])
+    ax.set_title(f"{title}\nsparsification: Spearman(sigma, error) {rho:.2f}, "
+                 f"inside own 99 % ellipse {100 * float(s['coverage_99']):.0f}%", fontsize=9)
     return _save(fig, path)

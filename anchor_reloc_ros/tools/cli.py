@@ -17,6 +17,7 @@ from ..core.errors import AnchorRelocError
 # Subcommand modules, in the order they appear in --help.
 TOOL_MODULES = (
     "train",
+    "calibrate",
     "evaluate",
     "make_scene",
     "benchmark",

@@ -1,27 +1,116 @@
-"""Uncertainty calibration from held-out validation residuals."""
+"""Uncertainty calibration on held-out validation frames (which the heads never fit).
+
+``calibrate`` fits the decoder's ``UncertaintyCalibration`` from the raw head outputs
+of the validation frames and their ground truth, in the argmax decode (the default):
+
+1. ``uncertainty_temperature``: from ``UNCERTAINTY_TEMPERATURES``, the one whose softmax
+   gives the anchor nearest to the truth the highest mean log-probability (temperature
+   scaling), so the mixture weights behind the covariance are calibrated probabilities.
+2. Position floor: ``MIN_POSITION_STD_M`` + f times the residual second moment (e e^T,
+   e = estimate - truth), f the smallest with none of the 68 / 95 / 99 % ellipses
+   (mixture moment + floor, chi-square 3 dof) optimistic: each holds at least its level
+   of the frames.
+3. Rotation: variance = floor * (1 + g * normalised softmax entropy), floor and g by the
+   Gaussian likelihood of the rotation errors; g > 0 only when it gains more than
+   ``ROTATION_GAIN_MIN_NATS`` over g = 0 (one more parameter), else the plain floor.
+   The floor is then raised, if needed, until no level is optimistic (as in 2).
+
+The PoseNet head has no hypotheses: only the floor is fitted (step 2 with no mixture).
+"""
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Mapping
 
-from ..core.decoding import UncertaintyCalibration
+import numpy as np
+import torch
+
+from ..core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from ..core.geometry import quat_angle_deg
+from ..evaluation.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
 
 MIN_POSITION_STD_M = 0.01
 MIN_ROTATION_STD_RAD = np.radians(0.2)
+UNCERTAINTY_TEMPERATURES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 16.0)
+ROTATION_ENTROPY_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)
+ROTATION_GAIN_MIN_NATS = 1.0
 
 
-def calibrate(est_positions: np.ndarray, est_quats_wxyz: np.ndarray, gt_positions: np.ndarray,
+def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray], gt_positions: np.ndarray,
               gt_quats_wxyz: np.ndarray, temperature: float = 1.0) -> UncertaintyCalibration:
-    """Residual second moments (world frame): the covariance floor the decoder adds.
+    """The calibration for ``decoder``'s model from validation ``outputs`` (raw heads) and truth.
 
-    Position: mean of e e^T with e = estimate - truth, regularised so every direction
-    keeps at least ``MIN_POSITION_STD_M``. Rotation: mean squared angle split evenly
-    over the three axes.
+    ``temperature`` (the fusion temperature, chosen for accuracy elsewhere) is kept as is.
+    ``decoder`` is only read: its route frame, anchors and top-k.
     """
-    e = np.asarray(est_positions, dtype=np.float64) - np.asarray(gt_positions, dtype=np.float64)
-    if len(e) == 0:
-        return UncertaintyCalibration(temperature=temperature)
-    cov = e.T @ e / len(e) + np.eye(3) * MIN_POSITION_STD_M ** 2
-    angles = np.radians(quat_angle_deg(est_quats_wxyz, gt_quats_wxyz))
-    rot_var = max(float(np.mean(angles ** 2)) / 3.0, MIN_ROTATION_STD_RAD ** 2)
-    return UncertaintyCalibration(cov, rot_var, temperature)
+    gt_p = np.asarray(gt_positions, dtype=np.float64)
+    if len(gt_p) == 0:
+        return UncertaintyCalibration(temperature=temperature, uncertainty_temperature=temperature)
+    arrays = {k: (v.detach().float().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+              .astype(np.float64) for k, v in outputs.items()}
+    logits = arrays.get("logits_BN")
+    t_u = temperature if logits is None else _classification_temperature(decoder, logits, gt_p)
+    minimum = np.eye(3) * MIN_POSITION_STD_M ** 2
+    probe = Decoder(decoder.frame, decoder.anchors_route, decoder.anchor_dims,
+                    UncertaintyCalibration(minimum, MIN_ROTATION_STD_RAD ** 2, temperature, t_u),
+                    "argmax", decoder.top_k).decode(arrays)
+    e = probe.positions - gt_p
+    residual = e.T @ e / len(e)
+    floor = minimum + _floor_scale(e, probe.covariances[:, :3, :3], residual) * residual
+    entropy = normalized_entropy(softmax(logits / t_u)) if logits is not None else np.zeros(len(gt_p))
+    angles = np.radians(quat_angle_deg(probe.quats_wxyz, gt_quats_wxyz))
+    rot_var, gain = _rotation_model(angles, entropy)
+    return UncertaintyCalibration(floor, rot_var, temperature, t_u, gain)
+
+
+def _classification_temperature(decoder: Decoder, logits_BN: np.ndarray, gt_world: np.ndarray) -> float:
+    """Grid temperature with the best mean log-softmax of the anchor nearest to the truth."""
+    D = decoder.anchor_dims
+    p_route = decoder.frame.to_route(gt_world)[:, None, :D]
+    nearest = np.argmin(np.sum((p_route - decoder.anchors_route[None, :, :D]) ** 2, axis=2), axis=1)
+    rows = np.arange(len(nearest))
+
+    def log_likelihood(t: float) -> float:
+        z = logits_BN / t
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(z[rows, nearest] - np.log(np.exp(z).sum(axis=1))))
+
+    return max(UNCERTAINTY_TEMPERATURES, key=log_likelihood)
+
+
+def _floor_scale(errors_N3: np.ndarray, base_N33: np.ndarray, residual_33: np.ndarray) -> float:
+    """Smallest f (bisection on log f) with every coverage level met by base + f residual."""
+    limits = [(level, chi2_quantile_3dof(level)) for level in COVERAGE_LEVELS]
+
+    def covered(f: float) -> bool:
+        nees = position_nees(errors_N3, base_N33 + f * residual_33)
+        return all(float(np.mean(nees <= limit)) >= level for level, limit in limits)
+
+    lo, hi = 1e-6, 1.0
+    while not covered(hi) and hi < 1e6:
+        hi *= 4.0
+    for _ in range(50):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (lo, mid) if covered(mid) else (mid, hi)
+    return hi
+
+
+def _rotation_model(angles_rad: np.ndarray, entropy: np.ndarray) -> tuple[float, float]:
+    """(floor variance per axis, entropy gain) from the rotation errors (see the module doc).
+
+    The rotation vector's three components share the variance v: angle^2 / v is chi-square
+    with 3 dof, so the per-frame negative log-likelihood is (angle^2 / v + 3 log v) / 2.
+    """
+    def fit(gain: float) -> tuple[float, float, float]:
+        factor = 1.0 + gain * entropy
+        v0 = max(float(np.mean(angles_rad ** 2 / factor)) / 3.0, MIN_ROTATION_STD_RAD ** 2)
+        v = v0 * factor
+        return float(np.sum(angles_rad ** 2 / v + 3.0 * np.log(v)) / 2.0), v0, gain
+
+    plain = fit(0.0)
+    best = min((fit(g) for g in ROTATION_ENTROPY_GAINS), key=lambda r: r[0])
+    _, v0, gain = best if plain[0] - best[0] > ROTATION_GAIN_MIN_NATS else plain
+    # then, as for position, no 68 / 95 / 99 % level optimistic on these frames
+    nees = np.sort(angles_rad ** 2 / (v0 * (1.0 + gain * entropy)))
+    inflate = max(nees[min(len(nees) - 1, int(np.ceil(level * len(nees))) - 1)] / chi2_quantile_3dof(level)
+                  for level in COVERAGE_LEVELS)
+    return v0 * max(1.0, float(inflate)), gain

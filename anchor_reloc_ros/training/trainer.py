@@ -344,7 +344,7 @@ class Trainer:
                 s = summarize_errors(*pose_errors(d.positions, d.quats_wxyz, gt_p, gt_q))
                 if s["median_translation_m"] < best:
                     best, temperature, fusion_summary = s["median_translation_m"], t, s
-        return _Validation(summary, calibrate(decoded.positions, decoded.quats_wxyz, gt_p, gt_q, temperature),
+        return _Validation(summary, calibrate(self.decoder, outputs, gt_p, gt_q, temperature),
                            fusion_summary)
 
     # --- checkpoint -----------------------------------------------------------------

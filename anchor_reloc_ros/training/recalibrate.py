@@ -1,0 +1,70 @@
+"""Refit an existing checkpoint's uncertainty calibration on its held-out validation frames.
+
+The validation frames are the ones the trainer held out of the checkpoint's own training
+set (``split_train_val`` with the checkpoint's ``val_every``), so the dataset must be the
+one it was trained on (same fingerprint). Only the ``calibration`` metadata changes; the
+weights are written back unchanged (fp16 stays fp16).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.decoding import UncertaintyCalibration
+from ..core.errors import ConfigError
+from ..core.localizer import Localizer
+from ..data.loader import load_dataset
+from ..evaluation.uncertainty import uncertainty_summary
+from .calibration import calibrate
+from .image_cache import dataset_fingerprint, load_images
+from .prepare import split_train_val
+
+
+@dataclass
+class Recalibration:
+    calibration: UncertaintyCalibration
+    previous: UncertaintyCalibration
+    val_frames: int
+    validation: dict[str, object]   # uncertainty_summary on the validation frames, argmax decode
+
+
+def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto") -> Recalibration:
+    """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames."""
+    weights, data = Path(weights), Path(data)
+    if weights.suffix != ".safetensors":
+        raise ConfigError(f"calibrate needs a .safetensors checkpoint, got {weights} "
+                          "(recalibrate first, then export to ONNX)")
+    contents = load_checkpoint(weights)
+    meta = contents.metadata
+    dataset = load_dataset(data, "train")
+    if dataset_fingerprint(dataset.frames) != meta.get("dataset", {}).get("fingerprint"):
+        raise ConfigError(f"{data} is not the training set of {weights} (dataset fingerprint differs): "
+                          "only that set's held-out validation frames are known to be unseen")
+    _, val = split_train_val(dataset.frames, int(meta["training"]["val_every"]))
+    if not val:
+        raise ConfigError(f"{weights} was trained without validation frames (val_every "
+                          f"{meta['training']['val_every']}): nothing held out to calibrate on")
+    localizer = Localizer(contents, device=device, source=str(weights))
+    outputs = _head_outputs(localizer, load_images(val, contents.image_size))
+    gt_p = np.stack([f.position for f in val])
+    gt_q = np.stack([f.quat_wxyz for f in val])
+    new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature)
+    localizer.decoder.calibration, localizer.decode = new, "argmax"
+    decoded = localizer.decoder.decode(outputs)
+    meta = {**meta, "calibration": new.to_dict(),
+            "recalibrated": {"from": str(weights), "data": str(data), "val_frames": len(val),
+                             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
+    save_checkpoint(Path(out), contents.model.cpu().float(), meta, half=meta.get("weights_dtype") == "float16")
+    return Recalibration(new, contents.calibration, len(val),
+                         uncertainty_summary(decoded.positions, gt_p, decoded.covariances))
+
+
+@torch.inference_mode()
+def _head_outputs(localizer: Localizer, images: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
+    chunks = [localizer.run_network(torch.from_numpy(images[s:s + batch])) for s in range(0, len(images), batch)]
+    return {k: np.concatenate([c[k].float().cpu().numpy() for c in chunks]) for k in chunks[0]}

@@ -1,0 +1,140 @@
+"""Covariance calibration on held-out frames: constructed cases with a known answer, the
+trainer storing it, and `anchor-reloc calibrate` refitting an existing checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from anchor_reloc_ros.core.anchors import RouteFrame
+from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
+from anchor_reloc_ros.core.localizer import Localizer
+from anchor_reloc_ros.data.loader import load_dataset
+from anchor_reloc_ros.core.geometry import quat_angle_deg
+from anchor_reloc_ros.evaluation.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
+from anchor_reloc_ros.tools.cli import main
+from anchor_reloc_ros.training.calibration import calibrate
+
+FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
+ANCHORS = np.c_[np.arange(20) * 2.0, np.zeros(20), np.zeros(20)]
+TRUE_T = 2.0
+
+
+def _rotvec_quats(rotvecs: np.ndarray) -> np.ndarray:
+    angle = np.linalg.norm(rotvecs, axis=1, keepdims=True)
+    axis = rotvecs / np.maximum(angle, 1e-12)
+    return np.c_[np.cos(angle / 2), np.sin(angle / 2) * axis]
+
+
+def _anchor_process(seed: int, n: int, rotation_follows_entropy: bool) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Frames whose true anchor is drawn from softmax(logits / TRUE_T): calibrated at TRUE_T.
+
+    The true anchor's hypothesis is the truth + 0.2 m noise, the others are garbage;
+    the rotation error is drawn with a variance growing with the softmax entropy, or not.
+    """
+    rng = np.random.default_rng(seed)
+    N = len(ANCHORS)
+    p = softmax(rng.normal(size=(n, N)) * rng.uniform(0.5, 6.0, size=(n, 1)))
+    true = np.array([rng.choice(N, p=row) for row in p])
+    truth = ANCHORS[true] + np.c_[rng.uniform(-0.9, 0.9, n), rng.uniform(-0.9, 0.9, n), np.zeros(n)]
+    offsets = rng.normal(size=(n, N, 2)) * 5.0
+    offsets[np.arange(n), true] = truth[:, :2] - ANCHORS[true, :2] + rng.normal(size=(n, 2)) * 0.2
+    rot_std = 0.01 * np.sqrt(1.0 + 20.0 * normalized_entropy(p)) if rotation_follows_entropy else np.full(n, 0.02)
+    gt_q = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    est_q = _rotvec_quats(rng.normal(size=(n, 3)) * rot_std[:, None])
+    outputs = {"logits_BN": TRUE_T * np.log(p), "offsets_BND": offsets, "absolute_BA": np.c_[np.zeros(n), est_q]}
+    return outputs, truth, gt_q
+
+
+def _decoder(calibration: UncertaintyCalibration | None = None) -> Decoder:
+    return Decoder(FRAME, ANCHORS, 2, calibration or UncertaintyCalibration(), "argmax", 3)
+
+
+def test_calibrated_softmax_gives_its_temperature_and_honest_ellipses() -> None:
+    outputs, truth, gt_q = _anchor_process(0, 600, rotation_follows_entropy=True)
+    calib = calibrate(_decoder(), outputs, truth, gt_q, temperature=1.0)
+    assert calib.uncertainty_temperature == TRUE_T and calib.temperature == 1.0
+    assert calib.rotation_entropy_gain >= 3.0      # the rotation error really grows with entropy
+    d = _decoder(calib).decode(outputs)
+    rotation_nees = np.radians(quat_angle_deg(d.quats_wxyz, gt_q)) ** 2 / d.covariances[:, 3, 3]
+    assert all(coverage(rotation_nees)[level] >= level for level in COVERAGE_LEVELS)
+    fit = uncertainty_summary(d.positions, truth, d.covariances)
+    assert fit["coverage_68"] >= 0.68 and fit["coverage_95"] >= 0.95 and fit["coverage_99"] >= 0.99
+    # fresh frames from the same process: still honest, and sigma ranks the errors
+    outputs2, truth2, _ = _anchor_process(1, 600, rotation_follows_entropy=True)
+    d2 = _decoder(calib).decode(outputs2)
+    fresh = uncertainty_summary(d2.positions, truth2, d2.covariances)
+    assert fresh["coverage_95"] >= 0.9 and fresh["coverage_99"] >= 0.97
+    assert fresh["spearman_sigma_error"] > 0.4
+    # the pre-mixture covariance (argmax: the constant floor) ranks nothing
+    old = uncertainty_summary(d2.positions, truth2, np.tile(np.eye(6), (len(truth2), 1, 1)))
+    assert np.isnan(old["spearman_sigma_error"])
+
+
+def test_rotation_floor_only_when_entropy_does_not_help() -> None:
+    outputs, truth, gt_q = _anchor_process(2, 600, rotation_follows_entropy=False)
+    calib = calibrate(_decoder(), outputs, truth, gt_q)
+    assert calib.rotation_entropy_gain == 0.0
+    assert np.sqrt(calib.rotation_var) == pytest.approx(0.02, rel=0.1)   # per-axis std of the draws
+
+
+def test_posenet_gets_the_residual_floor() -> None:
+    rng = np.random.default_rng(3)
+    n, sigma = 3000, np.diag([2.0, 0.5, 0.1]) ** 2
+    truth = rng.normal(size=(n, 3)) * 10
+    est = truth + rng.normal(size=(n, 3)) @ np.sqrt(sigma)
+    outputs = {"position_B3": est, "quat_B4": np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))}
+    decoder = Decoder(FRAME, np.zeros((0, 3)), 2, UncertaintyCalibration(), "argmax", 3)
+    calib = calibrate(decoder, outputs, truth, outputs["quat_B4"], temperature=1.0)
+    assert calib.uncertainty_temperature == 1.0 and calib.rotation_entropy_gain == 0.0
+    np.testing.assert_allclose(np.diag(calib.position_cov), np.diag(sigma), rtol=0.15)
+    assert calib.rotation_var == pytest.approx(np.radians(0.2) ** 2)   # perfect rotations: the minimum
+    empty = calibrate(decoder, {k: v[:0] for k, v in outputs.items()}, truth[:0], truth[:0], temperature=4.0)
+    assert empty.uncertainty_temperature == 4.0
+
+
+def test_training_stores_the_new_calibration(tiny_checkpoint: Path, strip_dataset: Path) -> None:
+    calib = read_metadata(tiny_checkpoint)["calibration"]
+    assert {"uncertainty_temperature", "rotation_entropy_gain"} <= set(calib)
+    loc = Localizer.from_checkpoint(tiny_checkpoint, device="cpu")
+    test = load_dataset(strip_dataset, "test")
+    from anchor_reloc_ros.training.image_cache import read_rgb
+
+    covs = np.stack([e.covariance for e in loc.localize_batch([read_rgb(str(f.image_path)) for f in test.frames])])
+    assert np.linalg.eigvalsh(covs).min() > 0
+    assert len(np.unique(covs[:, :3, :3].round(12).reshape(len(covs), -1), axis=0)) > 1   # not one constant
+
+
+def test_calibrate_cli_refits_an_old_checkpoint(tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = dict(contents.metadata)
+    meta["calibration"] = {"position_cov": np.eye(3).tolist(), "rotation_var": 0.01, "temperature": 2.0}
+    old = save_checkpoint(tmp_path / "old.safetensors", contents.model, meta)
+    out = tmp_path / "recalibrated.safetensors"
+    assert main(["calibrate", "--weights", str(old), "--data", str(strip_dataset), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "validation frames" in printed and "inside own 68 / 95 / 99 % ellipse" in printed
+    new = read_metadata(out)
+    assert new["calibration"]["temperature"] == 2.0      # the fusion temperature is kept
+    assert "uncertainty_temperature" in new["calibration"] and new["recalibrated"]["val_frames"] == 8
+    a, b = load_checkpoint(old).model.state_dict(), load_checkpoint(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)       # weights untouched
+
+
+def test_calibrate_cli_refuses_another_dataset(tiny_checkpoint: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from synthetic_fixture import make_strip_dataset
+
+    other = make_strip_dataset(tmp_path / "other", n_train=20, n_test=2, seed=5)
+    assert main(["calibrate", "--weights", str(tiny_checkpoint), "--data", str(other),
+                 "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fingerprint" in err[0] and str(other) in err[0]
+    assert main(["calibrate", "--weights", str(tmp_path / "x.onnx"), "--data", str(other),
+                 "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert ".safetensors checkpoint" in capsys.readouterr().err
