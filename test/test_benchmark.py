@@ -17,7 +17,13 @@ def test_benchmark_writes_table_json_and_spacing_plot(strip_dataset: Path, tmp_p
     assert code == 0
     report = json.loads((out / "benchmark.json").read_text())
     methods = [r["method"] for r in report["rows"]]
-    assert len(methods) == 5 and any("PoseNet" in m for m in methods) and any("retrieval" in m for m in methods)
+    assert len(methods) == 6 and any("PoseNet" in m for m in methods) and any("retrieval" in m for m in methods)
+    # the recipe's control: a minimal full-batch fit on the same cached features
+    control = report["rows"][5]
+    assert control["method"] == "minimal frozen-feature fit (control)"
+    assert np.isfinite(control["median_translation_m"][0])
+    assert report["train_over_minimal_fit"] == pytest.approx(
+        report["rows"][1]["median_translation_m"][0] / control["median_translation_m"][0])
     posenet = report["rows"][3]["median_translation_m"][0]
     assert report["anchor_over_posenet"] == pytest.approx(report["rows"][0]["median_translation_m"][0] / posenet)
     retrieval = report["rows"][4]
@@ -26,7 +32,7 @@ def test_benchmark_writes_table_json_and_spacing_plot(strip_dataset: Path, tmp_p
     assert report["spacing"][0]["anchors"] > report["spacing"][1]["anchors"]
     assert (out / "anchor_spacing.png").stat().st_size > 1000
     table = (out / "benchmark.md").read_text()
-    assert "ratio to PoseNet" in table and "Machine:" in table
+    assert "ratio to PoseNet" in table and "Machine:" in table and "over the minimal frozen-feature fit" in table
     # covariance honesty per method: anchor rows have a ranking, retrieval's constant covariance none
     assert "Covariance honesty on the test split" in table and "| inside 99 % |" in table
     assert 0.0 <= report["rows"][2]["covariance"]["coverage_99"] <= 1.0

@@ -395,6 +395,10 @@ class Trainer:
         if self.progress and self.epochs != self.config.epochs:
             print(f"{self.epochs} epochs (--epochs {self.config.epochs} raised to reach "
                   f"--min-steps {self.config.min_steps})", flush=True)
+        if self.features is not None and self.config.threads == 0 and self.device.type == "cpu":
+            # Head-only steps are tiny matrix products: extra intra-op threads only add barrier
+            # waits (on a loaded 2-core machine a step took ~0.8 s with 2 threads).
+            torch.set_num_threads(1)
         for epoch in range(self.start_epoch, self.epochs):
             t0 = time.perf_counter()
             row = self._train_epoch(epoch)
