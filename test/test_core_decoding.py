@@ -1,10 +1,13 @@
 """Decoding (argmax, fusion) and the covariance (mixture of all hypotheses + floor)."""
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from anchor_reloc_ros.core.anchors import RouteFrame
-from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration
+from anchor_reloc_ros.core.decoding import DecodeOptions, Decoder, UncertaintyCalibration
 from anchor_reloc_ros.core.errors import ConfigError
 
 
@@ -168,6 +171,37 @@ def test_posenet_decoding_and_bad_options() -> None:
     np.testing.assert_allclose(d.quats_wxyz[0], [1, 0, 0, 0])
     assert d.anchor_index[0] == -1
     with pytest.raises(ConfigError):
-        dec.mode = "mean"
+        DecodeOptions("mean", 3)
     with pytest.raises(ConfigError):
-        dec.top_k = 0
+        DecodeOptions("argmax", 0)
+
+
+def test_options_swapped_under_load_are_never_seen_half_changed() -> None:
+    """Worker threads decode while another thread flips (argmax, k=1) <-> (fusion, k=3), as
+    the node's parameter callback does: every result matches one whole option set."""
+    dec = Decoder(_frame(), ANCHORS, 2, UncertaintyCalibration(), "argmax", 1)
+    outputs = {k: v.numpy() for k, v in _outputs().items()}
+    argmax = dec.decode(outputs, DecodeOptions("argmax", 1)).positions[0]
+    fusion = dec.decode(outputs, DecodeOptions("fusion", 3)).positions[0]
+    assert not np.allclose(argmax, fusion)
+    sets = (DecodeOptions("argmax", 1), DecodeOptions("fusion", 3))
+    stop, seen, wrong = threading.Event(), [], []
+
+    def work() -> None:
+        while not stop.is_set():
+            d = dec.decode(outputs)
+            k = d.topk_indices.shape[1]
+            expected = argmax if k == 1 else fusion
+            (seen if np.allclose(d.positions[0], expected) else wrong).append(k)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(400):
+        dec.options = sets[i % 2]
+        time.sleep(0.001)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert not wrong, f"{len(wrong)} decodes mixed mode and top_k"
+    assert {1, 3} <= set(seen)

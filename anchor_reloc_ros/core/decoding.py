@@ -103,8 +103,27 @@ class DecodedBatch:
         return out
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to turn hypotheses into one pose; immutable, so a decode in flight on another
+    thread never sees half of a change (the node swaps the whole object)."""
+
+    mode: str = "argmax"
+    top_k: int = 3
+
+    def __post_init__(self) -> None:
+        if self.mode not in DECODE_MODES:
+            raise ConfigError(f"decode must be one of {DECODE_MODES}, got {self.mode!r}")
+        if int(self.top_k) < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+
+
 class Decoder:
-    """Decodes head outputs for one trained model (its route frame and anchors)."""
+    """Decodes head outputs for one trained model (its route frame and anchors).
+
+    ``options`` and ``calibration`` are replaced whole, never mutated; ``decode`` reads
+    each once, or takes them per call (validation sweeps pass their own).
+    """
 
     def __init__(self, frame: RouteFrame, anchors_route: np.ndarray, anchor_dims: int,
                  calibration: UncertaintyCalibration, mode: str = "argmax", top_k: int = 3) -> None:
@@ -112,32 +131,19 @@ class Decoder:
         self.anchors_route = np.asarray(anchors_route, dtype=np.float64).reshape(-1, 3)
         self.anchor_dims = anchor_dims
         self.calibration = calibration
-        self.mode = mode
-        self.top_k = top_k
+        self.options = DecodeOptions(mode, int(top_k))
 
     @property
     def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in DECODE_MODES:
-            raise ConfigError(f"decode must be one of {DECODE_MODES}, got {value!r}")
-        self._mode = value
+        return self.options.mode
 
     @property
     def top_k(self) -> int:
-        return self._top_k
+        return self.options.top_k
 
-    @top_k.setter
-    def top_k(self, value: int) -> None:
-        if int(value) < 1:
-            raise ConfigError(f"top_k must be >= 1, got {value}")
-        self._top_k = int(value)
-
-    def _covariances(self, spread_route_B33: np.ndarray, entropy_B: np.ndarray) -> np.ndarray:
+    def _covariances(self, spread_route_B33: np.ndarray, entropy_B: np.ndarray,
+                     c: UncertaintyCalibration) -> np.ndarray:
         """6x6 covariances: mixture moment (route -> world) + floor; rotation floor (x entropy factor)."""
-        c = self.calibration
         R, s = self.frame.R_route_world, self.frame.scale
         spread_world = (s * s) * (R.T @ spread_route_B33 @ R)
         cov = np.zeros((len(spread_route_B33), 6, 6))
@@ -146,44 +152,48 @@ class Decoder:
         cov[:, 3:, 3:] = rot_var[:, None, None] * np.eye(3)
         return cov
 
-    def decode(self, outputs: Mapping[str, torch.Tensor | np.ndarray]) -> DecodedBatch:
+    def decode(self, outputs: Mapping[str, torch.Tensor | np.ndarray], options: DecodeOptions | None = None,
+               calibration: UncertaintyCalibration | None = None) -> DecodedBatch:
         """Head outputs (torch tensors on any device, or numpy arrays) -> world poses.
 
+        ``options`` / ``calibration`` default to the decoder's own (read once per call).
         The arithmetic is numpy on the CPU: the outputs are a few hundred numbers per
         image, where per-op dispatch of torch would cost more than the maths.
         """
+        opts = options or self.options
+        calib = calibration or self.calibration
         arrays = {name: _as_float64(value) for name, value in outputs.items()}
         if "logits_BN" in arrays:
-            return self._decode_anchor(arrays)
-        return self._decode_posenet(arrays)
+            return self._decode_anchor(arrays, opts, calib)
+        return self._decode_posenet(arrays, calib)
 
-    def _decode_posenet(self, outputs: dict[str, np.ndarray]) -> DecodedBatch:
+    def _decode_posenet(self, outputs: dict[str, np.ndarray], calib: UncertaintyCalibration) -> DecodedBatch:
         p_route = outputs["position_B3"]
         q = quat_normalize(outputs["quat_B4"])
         B = len(p_route)
-        covariances = self._covariances(np.zeros((B, 3, 3)), np.zeros(B))  # no hypotheses: the floor
+        covariances = self._covariances(np.zeros((B, 3, 3)), np.zeros(B), calib)  # no hypotheses: the floor
         return DecodedBatch(self.frame.to_world(p_route), q, covariances,
                             np.full(B, -1), np.zeros(B), np.zeros((B, 3)),
                             np.zeros((B, 0), dtype=np.int64), np.zeros((B, 0)))
 
-    def _decode_anchor(self, outputs: dict[str, np.ndarray]) -> DecodedBatch:
+    def _decode_anchor(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
+                       calib: UncertaintyCalibration) -> DecodedBatch:
         D = self.anchor_dims
-        calib = self.calibration
         logits = outputs["logits_BN"]
         conf = softmax(logits / calib.temperature)                              # (B, N)
         B, N = conf.shape
-        k = min(self.top_k, N)
+        k = min(opts.top_k, N)
         top_idx = np.argsort(-conf, axis=1, kind="stable")[:, :k]            # (B, k), ties: lower index
         rows = np.arange(B)[:, None]
         top_conf = conf[rows, top_idx]
         offsets = outputs["offsets_BND"].reshape(B, N, D)
         hyp = self.anchors_route[None, :, :D] + offsets                        # (B, N, D) all hypotheses
-        if self.mode == "fusion":
+        if opts.mode == "fusion":
             w = top_conf / top_conf.sum(axis=1, keepdims=True)
             mean = np.einsum("bk,bkd->bd", w, hyp[rows, top_idx])             # (B, D)
         else:
             mean = hyp[rows[:, 0], top_idx[:, 0]]
-        spread_route, entropy = self._mixture(logits, conf, hyp, mean)
+        spread_route, entropy = self._mixture(logits, conf, hyp, mean, calib)
         absolute = outputs["absolute_BA"]
         n_coord = 3 - D
         p_route = np.concatenate([mean, absolute[:, :n_coord]], axis=1)
@@ -191,14 +201,13 @@ class Decoder:
         offset_route[:, :D] = offsets[rows[:, 0], top_idx[:, 0]]
         offsets_world = offset_route * self.frame.scale @ self.frame.R_route_world
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
-                            self._covariances(spread_route, entropy), top_idx[:, 0], top_conf[:, 0],
+                            self._covariances(spread_route, entropy, calib), top_idx[:, 0], top_conf[:, 0],
                             offsets_world, top_idx, top_conf)
 
     def _mixture(self, logits_BN: np.ndarray, conf_BN: np.ndarray, hyp_BND: np.ndarray,
-                 point_BD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 point_BD: np.ndarray, calib: UncertaintyCalibration) -> tuple[np.ndarray, np.ndarray]:
         """Route-frame (B, 3, 3) second moment of all hypotheses about the published point,
         with the uncertainty temperature's weights, and their entropy / log N in [0, 1]."""
-        calib = self.calibration
         B, N, D = hyp_BND.shape
         w = conf_BN if calib.uncertainty_temperature == calib.temperature else \
             softmax(logits_BN / calib.uncertainty_temperature)

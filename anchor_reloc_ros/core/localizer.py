@@ -6,6 +6,7 @@ eval``, offline bag replay and the ROS node.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 
 from .backends import InferenceBackend, TorchBackend
 from .checkpoint import CheckpointContents, load_checkpoint
-from .decoding import Decoder
+from .decoding import DecodeOptions, Decoder
 from .estimate import PoseEstimate
 from .preprocessing import as_image_list, to_batch_uint8
 
@@ -42,14 +43,15 @@ class Localizer:
         return cls(load_checkpoint(Path(path)), device=device, fp16=fp16, decode=decode,
                    top_k=top_k, max_batch=max_batch, source=str(path))
 
-    # Decoding options, settable at run time (e.g. from ROS parameters).
+    # Decoding options, settable at run time (e.g. from ROS parameters): each change swaps
+    # the decoder's immutable DecodeOptions whole, so a decode in flight sees old or new.
     @property
     def decode(self) -> str:
         return self.decoder.mode
 
     @decode.setter
     def decode(self, value: str) -> None:
-        self.decoder.mode = value
+        self.decoder.options = replace(self.decoder.options, mode=value)
 
     @property
     def top_k(self) -> int:
@@ -57,7 +59,11 @@ class Localizer:
 
     @top_k.setter
     def top_k(self, value: int) -> None:
-        self.decoder.top_k = value
+        self.decoder.options = replace(self.decoder.options, top_k=int(value))
+
+    def set_decode_options(self, mode: str, top_k: int) -> None:
+        """Change both at once (one swap)."""
+        self.decoder.options = DecodeOptions(mode, int(top_k))
 
     def run_network(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for a uint8 (B, H, W, 3) batch already at the input size."""

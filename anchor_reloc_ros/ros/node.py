@@ -118,8 +118,7 @@ class AnchorRelocNode(Node):
         p = self._params
         self._weights_path = resolve_weights(p.weights)
         self._localizer = localizer if localizer is not None else self._load(p)
-        self._localizer.decode = p.decode
-        self._localizer.top_k = p.top_k
+        self._localizer.set_decode_options(p.decode, p.top_k)
         self._stats = NodeStats()
         self._slot: LatestFrameSlot[_Frame] = LatestFrameSlot()
         self._pending: list[Future] = []
@@ -230,8 +229,7 @@ class AnchorRelocNode(Node):
                 changes[prm.name] = float(prm.value) if isinstance(SPECS[prm.name].default, float) \
                     else prm.value
         self._params = self._params.updated(changes)
-        self._localizer.decode = self._params.decode
-        self._localizer.top_k = self._params.top_k
+        self._localizer.set_decode_options(self._params.decode, self._params.top_k)  # one atomic swap
         if "continuous" in changes:
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..core.checkpoint import load_checkpoint, save_checkpoint
-from ..core.decoding import UncertaintyCalibration
+from ..core.decoding import DecodeOptions, UncertaintyCalibration
 from ..core.errors import ConfigError
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
@@ -54,8 +54,7 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto") -> R
     gt_p = np.stack([f.position for f in val])
     gt_q = np.stack([f.quat_wxyz for f in val])
     new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature)
-    localizer.decoder.calibration, localizer.decode = new, "argmax"
-    decoded = localizer.decoder.decode(outputs)
+    decoded = localizer.decoder.decode(outputs, DecodeOptions("argmax", localizer.top_k), new)
     meta = {**meta, "calibration": new.to_dict(),
             "recalibrated": {"from": str(weights), "data": str(data), "val_frames": len(val),
                              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}

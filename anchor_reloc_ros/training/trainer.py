@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..core.checkpoint import atomic_write_bytes, save_checkpoint
-from ..core.decoding import Decoder, UncertaintyCalibration
+from ..core.decoding import DecodeOptions, Decoder, UncertaintyCalibration
 from ..core.device import resolve_device
 from ..core.errors import CheckpointError, ConfigError
 from ..core.loss import LossWeights, reloc_loss
@@ -328,19 +328,17 @@ class Trainer:
         gt_p = np.stack([f.position for f in frames])
         gt_q = np.stack([f.quat_wxyz for f in frames])
         outputs = self._val_outputs()
-        self.decoder.mode, self.decoder.calibration = "argmax", UncertaintyCalibration()
-        decoded = self.decoder.decode(outputs)
+        decoded = self.decoder.decode(outputs, DecodeOptions("argmax", 3), UncertaintyCalibration())
         t_err, r_err = pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q)
         summary = summarize_errors(t_err, r_err)
         fusion_summary = None
         temperature = 1.0
         if self.config.head == "anchor":
             # Pick the softmax temperature that makes top-k fusion best on validation.
-            self.decoder.mode = "fusion"
+            fusion = DecodeOptions("fusion", 3)
             best = math.inf
             for t in TEMPERATURES:
-                self.decoder.calibration = UncertaintyCalibration(temperature=t)
-                d = self.decoder.decode(outputs)
+                d = self.decoder.decode(outputs, fusion, UncertaintyCalibration(temperature=t))
                 s = summarize_errors(*pose_errors(d.positions, d.quats_wxyz, gt_p, gt_q))
                 if s["median_translation_m"] < best:
                     best, temperature, fusion_summary = s["median_translation_m"], t, s
