@@ -3,7 +3,9 @@
 Each epoch ends with validation on held-out training frames, a CSV row, an atomic
 ``last.safetensors`` + ``train_state.pt`` and, when validation improved,
 ``best.safetensors``. A killed run restarted with ``resume=True`` continues from the
-last finished epoch with identical optimiser, scheduler and RNG state.
+last finished epoch with the same weights, optimiser, scheduler, GradScaler and torch
+generators (CPU, and CUDA when training there); shuffling and augmentation are seeded
+per epoch, so they need no saved state.
 """
 from __future__ import annotations
 
@@ -33,12 +35,14 @@ from .calibration import calibrate
 from .config import TrainConfig
 from .distributed import current_context
 from .feature_cache import cache_key, compute_features, load_or_compute
+from .mixed_precision import MixedPrecision
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
 
 log = logging.getLogger(__name__)
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 STATE_FILE = "train_state.pt"
+MIN_SELECTION_FRAMES = 20  # validation frames needed before "best" is chosen on them
 AUTO_VIEW_SAMPLES = 2000  # auto cached views: about this many augmented samples in all
 AUTO_VIEWS_RANGE = (4, 20)
 
@@ -129,7 +133,7 @@ class Trainer:
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
-        self.amp = config.amp and self.device.type == "cuda"
+        self.precision = MixedPrecision.for_device(self.device, config.amp)
         self.dist = current_context()  # rank 0 of 1 unless launched by torchrun (tools/train_ddp.py)
         resume_meta = self._resume_metadata()
         _seed_everything(config.seed)
@@ -217,6 +221,9 @@ class Trainer:
             self.best_metric = float(s["best_metric"])
             self.best_epoch = int(s["best_epoch"])
             torch.set_rng_state(s["torch_rng"])
+            if s.get("cuda_rng") and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(s["cuda_rng"])
+            self.precision.load_state_dict(s.get("grad_scaler", {}))
         except Exception as exc:  # noqa: BLE001 - shapes, types, keys: all mean "not this run's state"
             raise self._state_error(self.out / STATE_FILE, "does not fit this run's model and options", exc) from None
         log.info("resumed from epoch %d", self.start_epoch)
@@ -226,7 +233,9 @@ class Trainer:
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(), "epoch": epoch,
                     "best_metric": self.best_metric, "best_epoch": self.best_epoch,
-                    "torch_rng": torch.get_rng_state(), "metadata_json": json.dumps(metadata)}, buf)
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                    "grad_scaler": self.precision.state_dict(), "metadata_json": json.dumps(metadata)}, buf)
         atomic_write_bytes(self.out / STATE_FILE, buf.getvalue())
 
     # --- frozen features ------------------------------------------------------------
@@ -296,12 +305,11 @@ class Trainer:
                                      channels_last=self.device.type == "cuda")
                 forward = lambda: self.step_model(x)  # noqa: E731
             batch_targets = {k: v.to(self.device) for k, v in targets.batch(idx).items()}
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            with self.precision.autocast():
                 outputs = forward()
             loss, parts = reloc_loss({k: v.float() for k, v in outputs.items()}, batch_targets, self.weights)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.precision.backward_and_step(loss, self.optimizer)
             steps += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -413,7 +421,10 @@ class Trainer:
             else:
                 metric = row.get("train_total", math.inf)
             metadata = self._metadata(epoch, validation)
-            if metric <= self.best_metric or not (best_path.exists() or self._pending_best):
+            # Fewer than MIN_SELECTION_FRAMES validation frames make "best" a coin toss (a
+            # median over 4 frames): then best.safetensors is the latest, converged model.
+            selects = validation is not None and len(self.data.val_frames) >= MIN_SELECTION_FRAMES
+            if metric <= self.best_metric or not selects or not (best_path.exists() or self._pending_best):
                 self.best_metric, self.best_epoch = metric, epoch
                 self._pending_best = (copy.deepcopy(self.model).cpu(), metadata)
             # Checkpoints are written at most every save_every_s (and always at the end):
