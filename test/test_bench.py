@@ -8,7 +8,7 @@ import pytest
 
 from anchor_reloc_ros.benchmarks.flops import limit_line
 from anchor_reloc_ros.benchmarks.machine import gpu_peak_tflops
-from anchor_reloc_ros.benchmarks.timing import time_calls
+from anchor_reloc_ros.benchmarks.timing import time_interleaved
 from anchor_reloc_ros.tools.cli import main as cli_main
 
 
@@ -45,9 +45,10 @@ def test_limit_line_and_peaks() -> None:
     assert "peak unknown" in limit_line("x", 1e9, 1.0, 1, None)
 
 
-def test_time_calls_respects_budget() -> None:
-    timing = time_calls(lambda: None, iters=10**9, warmup=1, budget_s=0.05)
-    assert timing.samples >= 3 and timing.p50_ms <= timing.p95_ms
+def test_timing_respects_budget() -> None:
+    timing = time_interleaved({"a": lambda: None, "b": lambda: None}, iters=10**9, warmup=1, budget_s=0.05)
+    assert set(timing) == {"a", "b"}
+    assert all(t.samples >= 3 and t.p50_ms <= t.p95_ms for t in timing.values())
 
 
 def test_a_backend_that_fails_is_reported_not_fatal() -> None:

@@ -47,7 +47,8 @@ def test_slow_worker_always_starts_on_the_newest_frame() -> None:
             time.sleep(0.03)  # a slow network
             processed.append(item)
 
-    worker = FrameWorker(step, on_error=pytest.fail)
+    errors: list[BaseException] = []  # pytest.fail in the worker thread would only end that thread
+    worker = FrameWorker(step, on_error=errors.append)
     worker.start()
     try:
         for i in range(40):
@@ -59,6 +60,7 @@ def test_slow_worker_always_starts_on_the_newest_frame() -> None:
             time.sleep(0.01)
     finally:
         assert worker.stop(timeout_s=2.0)
+    assert not errors, errors
     assert processed[-1] == 39 and processed == sorted(processed)
     assert len(processed) + dropped["dropped"] == 40 and dropped["dropped"] > 0
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from rcl_interfaces.msg import ParameterType
 
 from anchor_reloc_ros.core.errors import CheckpointError, ConfigError, DeviceError
 from anchor_reloc_ros.ros.node import AnchorRelocNode
-from anchor_reloc_ros.ros.parameters import PARAMETERS, SPECS
+from anchor_reloc_ros.ros.parameters import PARAMETERS, NodeParams
 from checkpoint_helpers import rewrite_metadata, set_field
 from ros_helpers import finish, ros_env
 from ros_node_harness import plumbing_checkpoint, ros_context  # noqa: F401 - fixtures
@@ -131,8 +133,14 @@ def test_node_starts_from_the_yaml_as_a_params_file(plumbing_checkpoint) -> None
         rclpy.try_shutdown(context=context)
 
 
-def test_every_spec_is_a_node_params_field() -> None:
-    assert set(SPECS) == {s.name for s in PARAMETERS}
+def test_node_params_yaml_and_launch_file_agree() -> None:
+    """Three hand-written lists of the parameters: the NodeParams dataclass, the YAML and the
+    keys the launch file overrides; each is checked against the declared PARAMETERS."""
+    declared = {s.name for s in PARAMETERS}
+    assert {f.name for f in fields(NodeParams)} == declared
+    assert set(_yaml_params()) == declared
+    launch_keys = set(re.findall(r'overrides\["(\w+)"\]', LAUNCH_PATH.read_text()))
+    assert "weights" in launch_keys and launch_keys - RCLPY_BUILTIN <= declared, launch_keys
 
 
 # ------------------------------------------------------------------ launch

@@ -27,16 +27,6 @@ class Timing:
         return Timing(float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), len(ms))
 
 
-def time_calls(fn: Callable[[], object], iters: int, warmup: int = 3, budget_s: float = 20.0,
-               sync: Callable[[], None] | None = None, min_samples: int = 3) -> Timing:
-    """Time ``iters`` calls of ``fn`` (fewer when ``budget_s`` runs out, but >= ``min_samples``).
-
-    ``sync`` runs after every call inside the timed region (e.g. ``torch.cuda.synchronize``)
-    so asynchronous devices are timed to completion.
-    """
-    return time_interleaved({"fn": fn}, iters, warmup, budget_s, sync, min_samples)["fn"]
-
-
 def time_interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: int = 3, budget_s: float = 20.0,
                      sync: Callable[[], None] | None = None, min_rounds: int = 3) -> dict[str, Timing]:
     """Round-robin timing of every function in ``fns``; ``budget_s`` bounds the whole set."""

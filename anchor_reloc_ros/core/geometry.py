@@ -68,20 +68,6 @@ def matrix_to_quat(R: np.ndarray) -> np.ndarray:
     return quat_normalize(out.reshape(R.shape[:-2] + (4,)))
 
 
-def quat_multiply(a_wxyz: np.ndarray, b_wxyz: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a * b`` (rotation ``b`` first, then ``a``)."""
-    a = np.asarray(a_wxyz, dtype=np.float64)
-    b = np.asarray(b_wxyz, dtype=np.float64)
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], axis=-1)
-
-
 def quat_conjugate(q_wxyz: np.ndarray) -> np.ndarray:
     q = np.array(q_wxyz, dtype=np.float64)
     q[..., 1:] *= -1.0
@@ -140,11 +126,3 @@ def invert_transform(T: np.ndarray) -> np.ndarray:
     T = np.asarray(T, dtype=np.float64)
     R = T[:3, :3]
     return make_transform(R.T, -R.T @ T[:3, 3])
-
-
-def rotate_covariance(cov6: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Express a 6x6 (translation, rotation-vector) covariance in a rotated frame."""
-    J = np.zeros((6, 6))
-    J[:3, :3] = R
-    J[3:, 3:] = R
-    return J @ cov6 @ J.T
