@@ -18,4 +18,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ + RANDOM) % 100 + 1 ))}"
 echo "[test] ROS_DOMAIN_ID=$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$ROS_AUTOMATIC_DISCOVERY_RANGE"
 
+# The lint gate first: a small explicit rule set ([tool.ruff.lint] in pyproject.toml).
+echo "[test] ruff check"
+.venv/bin/ruff check anchor_reloc_ros test benchmarks scripts launch
+
 exec .venv/bin/python -m pytest -q test/ "$@"

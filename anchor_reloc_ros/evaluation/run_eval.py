@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..core.backend_factory import InferenceOptions
 from ..core.localizer import Localizer
