@@ -14,7 +14,7 @@ from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, norm
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.core.geometry import quat_angle_deg
-from anchor_reloc_ros.evaluation.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
+from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training.calibration import calibrate
 

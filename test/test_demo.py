@@ -8,7 +8,8 @@ import pytest
 
 from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.metrics import ACCURACY_THRESHOLDS, accuracy_key
-from anchor_reloc_ros.evaluation.demo import BUNDLED_BAG, BUNDLED_WEIGHTS, PLOTS, locate
+from anchor_reloc_ros.data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS, locate
+from anchor_reloc_ros.evaluation.demo import PLOTS
 from anchor_reloc_ros.tools.cli import main
 
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from anchor_reloc_ros.evaluation.uncertainty import (chi2_cdf_3dof, chi2_quantile_3dof, coverage,
+from anchor_reloc_ros.core.uncertainty import (chi2_cdf_3dof, chi2_quantile_3dof, coverage,
                                                      format_uncertainty, position_nees, sparsification,
                                                      spearman, uncertainty_summary)
 

@@ -95,7 +95,7 @@ def run_decode_benchmark(bag_path: Path, size_hw: tuple[int, int], quick: bool =
 
 
 def default_bag() -> Path:
-    from ..evaluation.demo import BUNDLED_BAG, locate
+    from ..data.bundled import BUNDLED_BAG, locate
 
     return locate(BUNDLED_BAG, "demo bag", "--bag")
 

@@ -94,10 +94,10 @@ def render(result: dict[str, Any]) -> str:
     decode = result.get("decode")
     if decode:
         parts += [f"## Bag decode ({decode.get('frame_wxh', '?')} frames) + resize to {size}, no network "
-                  "(offline bag-eval's input; benchmarks/decode_throughput.py)", "",
+                  "(offline bag-eval's input; python -m anchor_reloc_ros.benchmarks.decode_throughput)", "",
                   decode_section(decode) if "rows" in decode else f"failed: {decode.get('error')}", ""]
     nodes = result.get("node_latency") or []
     if nodes:
-        parts += ["## Node: image published -> pose received, over DDS (benchmarks/node_latency.py)", ""]
+        parts += ["## Node: image published -> pose received, over DDS (python -m anchor_reloc_ros.benchmarks.node_latency)", ""]
         parts += [node.get("table") or f"failed: {node.get('error')}" for node in nodes]
     return "\n".join(parts)

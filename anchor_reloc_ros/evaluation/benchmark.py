@@ -27,7 +27,7 @@ from ..training.trainer import train
 from .minimal_fit import minimal_fit
 from .retrieval import RetrievalLocalizer, build_index
 from .run_eval import EvalConfig, evaluate
-from .uncertainty import COVERAGE_LEVELS
+from ..core.uncertainty import COVERAGE_LEVELS
 
 # Covariance-honesty metrics of each method's test summary, averaged over seeds.
 HONESTY_KEYS = (*(f"coverage_{round(100 * lv)}" for lv in COVERAGE_LEVELS), "mean_nees", "spearman_sigma_error")

@@ -4,28 +4,22 @@ The demo is ``bag_eval`` in live mode with fixed inputs: it starts the real
 ``anchor_reloc_node``, replays the bag's images over DDS at the recorded rate and
 scores what the node publishes against the bag's ``/ground_truth/pose``.
 
-Bundled files are looked up relative to the repository checkout, then under each
-``AMENT_PREFIX_PATH`` prefix (colcon) and ``sys.prefix`` (pip) in
-``share/anchor_reloc_ros/``. Heavy imports (rosbags, bag_eval) happen inside the
+Bundled files are found by ``data.bundled``. Heavy imports (rosbags, bag_eval) happen inside the
 functions so ``anchor-reloc --help`` stays fast.
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from ..data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS, locate
 from ..ros.node_process import apply_ros_settings  # no rclpy: starts the node as a process
 
-BUNDLED_WEIGHTS = Path("weights/street_demo.safetensors")
-BUNDLED_BAG = Path("demo/street_test_bag")
 DEFAULT_OUT = Path("demo_out")
-PACKAGE = "anchor_reloc_ros"
 PLOTS = ("top_view", "error_cdf", "error_over_time", "sparsification")
 
 
@@ -57,23 +51,6 @@ class DemoRun:
     summary: dict[str, object]    # exactly what summary.json holds
     paths: dict[str, Path]
     wall_s: float
-
-
-def search_roots() -> list[Path]:
-    """Where bundled files may live: the checkout, then the installed share directories."""
-    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    return [Path(__file__).resolve().parents[2],
-            *(Path(p) / "share" / PACKAGE for p in (*prefixes, sys.prefix))]
-
-
-def locate(relative: Path, what: str, option: str, roots: Sequence[Path] | None = None) -> Path:
-    """The first ``root / relative`` that exists; an error naming every place tried."""
-    tried = [Path(root) / relative for root in (search_roots() if roots is None else roots)]
-    for path in tried:
-        if path.exists():
-            return path
-    raise ConfigError(f"the bundled {what} {relative} is missing (looked for "
-                          f"{', '.join(str(p) for p in tried)}); pass {option} PATH")
 
 
 def _given(path: Path, what: str) -> Path:
@@ -141,7 +118,7 @@ def format_plan(plan: DemoPlan) -> str:
 def format_report(run: DemoRun) -> str:
     """What the demo prints: accuracy, rates, latency, drops, and where the files are."""
     from ..core.metrics import format_summary
-    from .uncertainty import format_uncertainty
+    from ..core.uncertainty import format_uncertainty
 
     s = run.summary
     lines = ["", "accuracy against ground truth (a dropped frame counts as a failure):",

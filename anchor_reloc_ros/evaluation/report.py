@@ -18,7 +18,7 @@ import numpy as np
 from ..core.estimate import PoseEstimate
 from ..core.metrics import format_summary, pose_errors, summarize_errors
 from ..data.tum import write_tum
-from .uncertainty import format_uncertainty, position_sigma, uncertainty_summary
+from ..core.uncertainty import format_uncertainty, position_sigma, uncertainty_summary
 
 
 @dataclass

@@ -13,7 +13,7 @@ def _usable_cores() -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from ..training.config import parse_image_size
 
-    p = sub.add_parser("bench", help="measure inference latency and training throughput on this machine",
+    p = sub.add_parser("speed", aliases=["bench"], help="measure inference latency and training throughput on this machine",
                        description="Benchmark every backbone x available backend (torch, ONNX Runtime CPU; "
                                    "CUDA fp16, CUDA graphs, ORT-CUDA and TensorRT when present) on random "
                                    "weights, the Localizer's per-frame overhead over the bare network, and "

@@ -9,7 +9,7 @@ from .train import add_model_arguments, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="train and compare anchor, fusion, PoseNet and retrieval",
+    p = sub.add_parser("accuracy", aliases=["benchmark"], help="train and compare anchor, fusion, PoseNet and retrieval",
                        description="Same backbone, input size, augmentation, epochs, optimiser and seeds for "
                                    "every learned method; writes benchmark.md, benchmark.json and "
                                    "anchor_spacing.png into OUT.")

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.uncertainty import format_uncertainty
+    from ..core.uncertainty import format_uncertainty
     from ..training.recalibrate import recalibrate
 
     r = recalibrate(args.weights, args.data, args.out, args.device)

@@ -30,12 +30,29 @@ TOOL_MODULES = (
 )
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows the default of every option, also of those without a help text."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.option_strings and action.default not in (None, argparse.SUPPRESS):
+            action.help = "default: %(default)s"
+        return super()._format_action(action)
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """Every subcommand's ``--help`` lists each option's default."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anchor-reloc",
         description="Anchor-point visual relocalization: train, evaluate, export, replay.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     for name in TOOL_MODULES:
         try:
             module = importlib.import_module(f"anchor_reloc_ros.tools.{name}")

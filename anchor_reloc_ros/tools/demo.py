@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..evaluation.demo import BUNDLED_BAG, BUNDLED_WEIGHTS, DEFAULT_OUT
+from ..data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS
+from ..evaluation.demo import DEFAULT_OUT
 
 
 def register(sub: argparse._SubParsersAction) -> None:

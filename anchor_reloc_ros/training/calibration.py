@@ -26,7 +26,7 @@ import torch
 
 from ..core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from ..core.geometry import quat_angle_deg
-from ..evaluation.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
+from ..core.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
 
 MIN_POSITION_STD_M = 0.01
 MIN_ROTATION_STD_RAD = np.radians(0.2)

@@ -19,7 +19,7 @@ from ..core.decoding import DecodeOptions, UncertaintyCalibration
 from ..core.errors import ConfigError
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
-from ..evaluation.uncertainty import uncertainty_summary
+from ..core.uncertainty import uncertainty_summary
 from .calibration import calibrate
 from .image_cache import dataset_fingerprint, load_images
 from .prepare import split_train_val
