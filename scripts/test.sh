@@ -20,6 +20,6 @@ echo "[test] ROS_DOMAIN_ID=$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$ROS_AUT
 
 # The lint gate first: a small explicit rule set ([tool.ruff.lint] in pyproject.toml).
 echo "[test] ruff check"
-.venv/bin/ruff check anchor_reloc_ros test benchmarks scripts launch
+.venv/bin/ruff check anchor_reloc_ros test scripts launch
 
 exec .venv/bin/python -m pytest -q test/ "$@"
