@@ -28,10 +28,12 @@ from .ood import OodCalibration
 
 @dataclass(frozen=True)
 class GateLimits:
-    max_ood_score: float = 1.0            # x the validation threshold; 0 = off
-    min_confidence: float = 0.0           # calibrated in-scene confidence, 0..1; 0 = off
-    max_position_std: float = 0.0         # m; 0 = off
-    max_position_std_factor: float = 0.0  # x the validation-calibrated sigma; 0 = off
+    """The node's defaults (ros/parameters.py; a test keeps them equal)."""
+
+    max_ood_score: float = 1.0             # x the validation threshold; 0 = off
+    min_confidence: float = 0.0            # calibrated in-scene confidence, 0..1; 0 = off
+    max_position_std: float = 0.0          # m; 0 = off
+    max_position_std_factor: float = 14.0  # x the validation-calibrated sigma; 0 = off
 
 
 @dataclass(frozen=True)

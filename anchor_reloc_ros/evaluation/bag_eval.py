@@ -231,7 +231,8 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstima
     """The node's gate at its defaults over the scored frames: its figures go into ``extra``;
     returns a callable that writes the accuracy-vs-published plot (None without plots)."""
     from ..core.odom_check import OdomCheckConfig
-    from .bag_gate import default_limits, gate_frames, gate_report, plot_accuracy_vs_published, read_bag_odometry
+    from .bag_gate import (default_limits, gate_frames, gate_report, plot_accuracy_vs_published,
+                           read_bag_odometry, write_gate_frames)
 
     odometry = None
     if config.odom_check:
@@ -241,6 +242,8 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstima
     decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration.position_cov, limits,
                             odometry, OdomCheckConfig())
     extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    write_gate_frames(Path(config.out) / "gate_frames.csv", kept.stamps_ns, decisions, result.translation_error)
     if not config.plots:
         return None
     published = np.array([d is not None and d.passed for d in decisions])

@@ -24,9 +24,7 @@ from .bag_eval import FrameEstimates
 
 ODOM_FRAME, BASE_FRAME = "odom", "base_link"
 ODOM_MAX_DT_S = 0.2
-# The node's defaults (ros/parameters.py PARAMETERS; a test keeps them equal).
-DEFAULT_LIMITS = GateLimits(max_ood_score=1.0, min_confidence=0.0, max_position_std=0.0,
-                            max_position_std_factor=8.0)
+DEFAULT_LIMITS = GateLimits()  # the node's defaults
 
 
 def default_limits() -> GateLimits:
@@ -121,6 +119,21 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
         "gate_jumps_published": int((jumps & published).sum()),
         "gate_withheld_by_reason": reasons,
     }
+
+
+def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDecision | None],
+                      errors_m: np.ndarray) -> Path:
+    """Per frame: stamp, error, relative out-of-scene score, position std, published, reason."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["stamp_ns", "translation_error_m", "ood_score", "position_std_m", "published", "reason"])
+        for stamp, d, e in zip(stamps_ns, decisions, errors_m):
+            w.writerow([stamp, f"{e:.4f}", f"{d.ood_score:.4f}" if d else "nan",
+                        f"{d.position_std:.4f}" if d else "nan", int(bool(d and d.passed)),
+                        d.reason if d else "no estimate"])
+    return Path(path)
 
 
 def gate_line(report: dict[str, object]) -> str:

@@ -391,7 +391,7 @@ class AnchorRelocNode(Node):
         if self._anchor_pub.get_subscription_count():
             self._anchor_pub.publish(anchor_debug(est, p.map_frame, stamp,
                                                   nearest_anchor(anchors, est.position), latency_ms,
-                                                  self._localizer.decode, decision))
+                                                  self._localizer.decode))
         if self._marker_pub.get_subscription_count():
             self._marker_pub.publish(estimate_markers(est, anchors, T_map_body, p.map_frame, stamp))
         if confident:

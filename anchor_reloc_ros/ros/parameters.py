@@ -97,7 +97,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_position_std", 0.0, "Gate: withhold estimates whose largest position standard "
               "deviation (sqrt of the largest eigenvalue of the position covariance) exceeds this "
               "(m); 0 = off", range=(0.0, 1.0e6)),
-    ParamSpec("max_position_std_factor", 8.0, "Gate: the same limit as a multiple of the "
+    ParamSpec("max_position_std_factor", 14.0, "Gate: the same limit as a multiple of the "
               "checkpoint's validation-calibrated position sigma; 0 = off (the smaller limit "
               "applies when both are set)", range=(0.0, 1000.0)),
     ParamSpec("odom_check", False, "Gate: reject estimates inconsistent with odometry (odom_frame "
