@@ -27,7 +27,8 @@ def test_graph_io_names_and_dynamic_batch(tiny_onnx: Path) -> None:
     assert inp.name == INPUT_NAME
     dims = inp.type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 48, 64]
-    assert [o.name for o in proto.graph.output] == ["logits_BN", "offsets_BND", "absolute_BA"]
+    # the out-of-scene score too: anchor-reloc train attaches it (core/ood.py)
+    assert [o.name for o in proto.graph.output] == ["logits_BN", "offsets_BND", "absolute_BA", "ood_score_B"]
 
 
 @pytest.mark.parametrize("n", [1, 5])
@@ -167,3 +168,11 @@ def test_cuda_backends_agree_with_cpu(tiny_checkpoint: Path, tiny_onnx: Path) ->
         ort_cuda = make_localizer(tiny_onnx, backend="onnxruntime", device="cuda").localize_batch(images)
         for a, b in zip(ref, ort_cuda):
             np.testing.assert_allclose(b.position, a.position, atol=1e-3)
+
+
+def test_ood_score_is_the_same_signal_in_onnx_and_torch(tiny_checkpoint: Path, tiny_onnx: Path) -> None:
+    images = np.random.default_rng(11).integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    scores = [make_localizer(w, backend=b, device="cpu").localize_batch(images)
+              for w, b in ((tiny_checkpoint, "torch"), (tiny_onnx, "onnxruntime"))]
+    for t, o in zip(*scores):
+        assert np.isfinite(t.ood_score) and t.ood_score == pytest.approx(o.ood_score, abs=1e-4)

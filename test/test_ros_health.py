@@ -24,7 +24,7 @@ def _frames(n: int, bad: int = 0, errors: int = 0, withheld: int = 0, tf_failure
     """``n`` frames received; ``dropped`` never started; of the rest some bad or failed."""
     processed = n - dropped - bad - errors
     return _window(received=n, dropped=dropped, bad=bad, errors=errors, processed=processed,
-                   low_confidence=withheld, published=processed - withheld,
+                   gated=withheld, gated_out_of_scene=withheld, published=processed - withheld,
                    tf_failures=tf_failures)
 
 
@@ -55,7 +55,8 @@ def test_node_stats_counters_feed_the_window() -> None:
     (_frames(50, bad=50), {}, Level.ERROR, ["no frame localized", "50 bad"]),
     (_frames(50, errors=50), {}, Level.ERROR, ["no frame localized", "50 failed"]),
     (_frames(50, bad=20, errors=30), {}, Level.ERROR, ["no frame localized"]),
-    (_frames(50, withheld=50), {}, Level.WARN, ["no confident estimate", "50"]),
+    (_frames(50, withheld=50), {}, Level.WARN, ["no estimate passed the gate", "50 gated", "50 out_of_scene"]),
+    (_frames(50, withheld=40), {}, Level.OK, ["localizing at 2.0 Hz"]),  # gating is no fault
     (_frames(50, tf_failures=40), {}, Level.WARN, ["transform not broadcast", "40 of 50"]),
     (_frames(100, dropped=70), {}, Level.WARN, ["output 6.0 Hz", "input 20.0 Hz"]),
     (_frames(100, dropped=75), {"max_rate_hz": 5.0}, Level.OK, ["localizing at 5.0 Hz"]),

@@ -185,11 +185,11 @@ def test_bad_parameter_values_are_refused_with_a_reason(raw, name: str, value, r
 def test_min_confidence_gates_the_pose_but_not_the_debug(raw) -> None:
     raw.node.set_parameters([Parameter("min_confidence", value=1.0)])
     try:
-        before = raw.node.stats.counters["low_confidence"]
+        before = raw.node.stats.counters["gated_low_confidence"]
         stamp = 30_000_000_000
         raw.publish_until(raw.images, image_msg(random_rgb(5), "rgb8", stamp), raw.anchor,
                           _has_stamp(stamp))
-        assert raw.node.stats.counters["low_confidence"] > before
+        assert raw.node.stats.counters["gated_low_confidence"] > before
         assert not [m for m in raw.pose.items() if _has_stamp(stamp)(m)]
     finally:
         raw.node.set_parameters([Parameter("min_confidence", value=0.0)])

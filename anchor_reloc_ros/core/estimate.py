@@ -1,6 +1,7 @@
 """The result of localizing one image: what the Localizer returns to every caller."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ class PoseEstimate:
     * ``topk_indices`` / ``topk_confidences``: the k most confident anchors.
     * ``inference_ms``: network + decode time per image (a batch's time divided by
       its size).
+    * ``ood_score``: the raw out-of-scene score (core/ood.py); nan when the checkpoint
+      has no training-feature bank.
     """
 
     position: np.ndarray
@@ -34,6 +37,7 @@ class PoseEstimate:
     topk_indices: np.ndarray
     topk_confidences: np.ndarray
     inference_ms: float
+    ood_score: float = math.nan
 
     def transform(self) -> np.ndarray:
         """4x4 ``T_world_cam``."""

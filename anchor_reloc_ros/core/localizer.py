@@ -17,6 +17,7 @@ from .backends import InferenceBackend, TorchBackend
 from .checkpoint import CheckpointContents, load_checkpoint
 from .decoding import DecodeOptions, Decoder
 from .estimate import PoseEstimate
+from .ood import OOD_SCORE_KEY
 from .preprocessing import as_image_list, to_batch_uint8
 
 
@@ -79,7 +80,12 @@ class Localizer:
             chunk = image_list[start:start + self.max_batch]
             t0 = time.perf_counter()
             batch = to_batch_uint8(chunk, self.image_size)
-            decoded = self.decoder.decode(self.run_network(batch))
+            outputs = self.run_network(batch)
+            decoded = self.decoder.decode(outputs)
             per_image_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
-            results.extend(decoded.estimates(self.anchors_world, per_image_ms))
+            estimates = decoded.estimates(self.anchors_world, per_image_ms)
+            if OOD_SCORE_KEY in outputs:
+                for est, score in zip(estimates, outputs[OOD_SCORE_KEY].detach().float().cpu().numpy()):
+                    est.ood_score = float(score)
+            results.extend(estimates)
         return results

@@ -24,6 +24,7 @@ from torch import nn
 
 from .backbones import get_backbone_spec
 from .errors import ConfigError
+from .ood import BANK_KEY, DEFAULT_K, OOD_SCORE_KEY, knn_cosine_distance
 
 HEAD_TYPES = ("anchor", "posenet")
 TRUNK_TYPES = ("shared", "separate")
@@ -90,6 +91,9 @@ class RelocNet(nn.Module):
         else:
             self.position_head = _head(f, 3, h, p)
             self.rotation_head = _head(f, 4, h, p)
+        # Out-of-scene score (core/ood.py): a bank of training features, attached after training.
+        self.register_buffer(BANK_KEY, None)
+        self.ood_k = DEFAULT_K
 
     def features(self, image_B3HW: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``feat_BF`` from 0..255 pixels."""
@@ -107,6 +111,12 @@ class RelocNet(nn.Module):
         self.feat_mean_F.copy_(feat_NF.mean(dim=0))
         self.feat_std_F.copy_(std_F.clamp_min(floor))
 
+    def set_ood_bank(self, bank_MF: torch.Tensor, k: int = DEFAULT_K) -> None:
+        """Attach the training-feature bank: ``forward`` then also returns ``ood_score_B``."""
+        ref = next(self.parameters())
+        setattr(self, BANK_KEY, bank_MF.detach().to(ref.device, ref.dtype))
+        self.ood_k = int(k)
+
     def heads(self, feat_BF: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         if c.feature_norm:
@@ -121,7 +131,12 @@ class RelocNet(nn.Module):
         return {"position_B3": self.position_head(feat_BF), "quat_B4": self.rotation_head(feat_BF)}
 
     def forward(self, image_B3HW: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.features(image_B3HW))
+        feat_BF = self.features(image_B3HW)
+        out = self.heads(feat_BF)
+        bank = getattr(self, BANK_KEY)
+        if bank is not None:
+            out[OOD_SCORE_KEY] = knn_cosine_distance(feat_BF, bank, self.ood_k)
+        return out
 
     def head_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.named_parameters() if not name.startswith("backbone.")]

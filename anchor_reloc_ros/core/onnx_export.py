@@ -25,6 +25,7 @@ from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError
 from .model import RelocNet
+from .ood import BANK_KEY, OOD_SCORE_KEY
 
 INPUT_NAME = "image_B3HW"
 OUTPUT_NAMES = {"anchor": ("logits_BN", "offsets_BND", "absolute_BA"), "posenet": ("position_B3", "quat_B4")}
@@ -38,7 +39,8 @@ class _ExportWrapper(nn.Module):
         super().__init__()
         self.model = model.half() if fp16 else model
         self.fp16 = fp16
-        self.names = OUTPUT_NAMES[model.config.head]
+        has_ood = getattr(model, BANK_KEY) is not None
+        self.names = OUTPUT_NAMES[model.config.head] + ((OOD_SCORE_KEY,) if has_ood else ())
 
     def forward(self, image_B3HW: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = image_B3HW.half() if self.fp16 else image_B3HW

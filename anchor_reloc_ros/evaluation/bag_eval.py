@@ -58,6 +58,8 @@ class BagEvalConfig:
     decode_workers: int = field(default_factory=default_workers)  # offline: decode/resize threads
     plots: bool = True
     storage: str = "mcap"         # output bag storage
+    gate: bool = True             # offline: also run the node's gate (accuracy vs frames published)
+    odom_check: bool = True       # offline gate: the odometry check when the bag has odom -> base_link
 
 
 @dataclass
@@ -216,9 +218,39 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
         "backend": localizer.backend.name, "threads": config.inference.threads,
         "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
         "frames_without_gt": no_gt, **stats.as_dict(), **speed}
+    gate_plot = _offline_gate(config, localizer, kept, result, extra) if config.gate else None
     paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
                           extra)
+    if gate_plot is not None:
+        paths["accuracy_vs_published"] = gate_plot()
     return result, paths, extra
+
+
+def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstimates,
+                  result: EvaluationResult, extra: dict[str, object]):
+    """The node's gate at its defaults over the scored frames: its figures go into ``extra``;
+    returns a callable that writes the accuracy-vs-published plot (None without plots)."""
+    from ..core.odom_check import OdomCheckConfig
+    from .bag_gate import (default_limits, gate_frames, gate_report, plot_accuracy_vs_published,
+                           read_bag_odometry, write_gate_frames)
+
+    odometry = None
+    if config.odom_check:
+        with BagReader(config.bag) as bag:
+            odometry = read_bag_odometry(bag)
+    limits = default_limits()
+    decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration.position_cov, limits,
+                            odometry, OdomCheckConfig())
+    extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    write_gate_frames(Path(config.out) / "gate_frames.csv", kept.stamps_ns, decisions, result.translation_error)
+    if not config.plots:
+        return None
+    published = np.array([d is not None and d.passed for d in decisions])
+    scores = np.array([d.ood_score if d is not None else np.inf for d in decisions])
+    return lambda: plot_accuracy_vs_published(result.translation_error, published, scores,
+                                              Path(config.out) / "accuracy_vs_published.png",
+                                              f"{Path(config.bag).name}: the gate")
 
 
 def live_inference_options(options: InferenceOptions) -> dict[str, object]:

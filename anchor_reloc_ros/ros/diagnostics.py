@@ -14,7 +14,8 @@ from .health import EventWindow, Level, assess
 from .rates import Counters, LatencyWindow, RateMeter
 
 COUNTERS = ("received", "processed", "published", "dropped", "superseded", "bad",
-            "low_confidence", "errors", "tf_failures")
+            "gated", "gated_out_of_scene", "gated_low_confidence", "gated_uncertain",
+            "gated_odom_check", "errors", "tf_failures")
 _LEVELS = {Level.OK: DiagnosticStatus.OK, Level.WARN: DiagnosticStatus.WARN,
            Level.ERROR: DiagnosticStatus.ERROR}
 

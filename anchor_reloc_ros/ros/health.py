@@ -77,7 +77,8 @@ def assess(window: Mapping[str, int], span_s: float, *, worker_alive: bool,
            since_input_s: float | None, continuous: bool, max_rate_hz: float,
            topic: str) -> Health:
     """The level for the window's counts (keys: received, processed, published, bad,
-    errors, low_confidence, tf_failures), checked from the worst case down."""
+    errors, gated, tf_failures), checked from the worst case down. Gated frames (withheld
+    by the gate) are a choice, not a fault: they only WARN when every frame is gated."""
     if not worker_alive:
         return Health(Level.ERROR, "inference worker stopped")
     if since_input_s is None:
@@ -102,12 +103,18 @@ def assess(window: Mapping[str, int], span_s: float, *, worker_alive: bool,
     if not continuous:
         return Health(Level.OK, "one-shot mode: call ~/relocalize")
     if not published:
-        return Health(Level.WARN, f"no confident estimate {last}: "
-                                  f"{window['low_confidence']} below min_confidence")
-    expected = window["received"]
+        return Health(Level.WARN, f"no estimate passed the gate {last}: {window['gated']} gated "
+                                  f"({_gate_reasons(window)})")
+    expected = window["received"] - window["gated"]
     if max_rate_hz > 0:
         expected = min(expected, max_rate_hz * span_s)
     out_hz, in_hz = published / span_s, window["received"] / span_s
     if published < OUTPUT_RATIO_WARN * expected:
         return Health(Level.WARN, f"output {out_hz:.1f} Hz well below the input {in_hz:.1f} Hz")
     return Health(Level.OK, f"localizing at {out_hz:.1f} Hz")
+
+
+def _gate_reasons(window: Mapping[str, int]) -> str:
+    """E.g. "12 out_of_scene, 3 uncertain": the gated counts by reason."""
+    parts = [f"{v} {k.removeprefix('gated_')}" for k, v in window.items() if k.startswith("gated_") and v]
+    return ", ".join(parts) or "no reason recorded"

@@ -354,7 +354,10 @@ def node_parameters(options: LiveOptions, topic: str, compressed: bool) -> dict[
             "inference_workers": options.inference_workers, "image_topic": topic,
             "image_transport": "compressed" if compressed else "raw",
             "camera_frame": CAMERA_FRAME, "base_frame": CAMERA_FRAME,
-            "diagnostics_period_s": DIAGNOSTICS_PERIOD_S}
+            "diagnostics_period_s": DIAGNOSTICS_PERIOD_S,
+            # Every frame answered (the warm-up waits for a pose): the replay measures the
+            # localizer; offline bag-eval reports the gate at its defaults.
+            "max_ood_score": 0.0, "max_position_std_factor": 0.0}
 
 
 def run_live(frames: Iterable[LiveFrame], compressed: bool, log_path: Path,

@@ -45,6 +45,9 @@ from anchor_reloc_ros.msg import AnchorDebug
 
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
+from ..core.frame_gate import FrameGate, pose_gate_for, reason_kind
+from ..core.gate import GateDecision, GateLimits
+from ..core.odom_check import OdomCheckConfig
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
 from .blocking_service import BlockingService
@@ -131,6 +134,7 @@ class AnchorRelocNode(Node):
         self._pose_of = "none yet"
         self._closing = False  # set once shutdown starts: no new work, no more logging
         self._map_odom = LatestTransform()  # re-broadcast by _republish_map_odom
+        self._gate = self._make_gate(p)
 
         self._tf = make_tf_lookup(self, callback_group=MutuallyExclusiveCallbackGroup())
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
@@ -185,6 +189,16 @@ class AnchorRelocNode(Node):
             self.get_logger().info("device=auto: CUDA not available, running on the CPU")
         return localizer
 
+    def _make_gate(self, p: NodeParams) -> FrameGate:
+        gate = pose_gate_for(self._localizer.metadata, self._localizer.decoder.calibration.position_cov)
+        if not gate.ood_available:
+            self._warn_once("no_ood", f"{self._weights_path} has no out-of-scene calibration: max_ood_score "
+                            "is not applied and min_confidence gates on the raw softmax; the gate uses the "
+                            "covariance only (add it with: anchor-reloc calibrate-ood --weights W --data D)")
+        odom = (OdomCheckConfig(p.odom_rejection_threshold, p.odom_recovery_frames, p.odom_drift_per_m)
+                if p.odom_check else None)
+        return FrameGate(gate, odom)
+
     @property
     def localizer(self) -> Localizer:
         return self._localizer
@@ -234,6 +248,10 @@ class AnchorRelocNode(Node):
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:
             self._map_odom.clear()  # kept for other frames: never re-broadcast it
+        if changes.keys() & {"odom_check", "odom_rejection_threshold", "odom_recovery_frames",
+                             "odom_drift_per_m", "odom_frame", "base_frame", "map_frame"}:
+            with self._publish_lock:
+                self._gate = self._make_gate(self._params)
 
     # ---------------------------------------------------------- input/service
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -329,24 +347,44 @@ class AnchorRelocNode(Node):
         T_map_cam = est.transform()
         T_map_body, cov, body_frame = self._body_pose(T_map_cam, est.covariance, cam_frame,
                                                       stamp_ns, p)
+        T_odom_base = self._odometry(body_frame, stamp_ns, p)
+        limits = GateLimits(p.max_ood_score, p.min_confidence, p.max_position_std, p.max_position_std_factor)
         with self._publish_lock:  # parallel workers finish out of order: never publish backwards
             if frame.sequence < self._last_published_sequence:
                 self._stats.counters.add("superseded")
                 return False, "superseded: a newer frame was localized first"
             self._last_published_sequence = frame.sequence
-            return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p)
+            decision = self._gate.judge(est, T_map_body, cov, T_odom_base, limits)  # in order: odom track
+            return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p,
+                                          decision)
+
+    def _odometry(self, body_frame: str, stamp_ns: int, p: NodeParams) -> np.ndarray | None:
+        """``T_odom_base`` at the image stamp for the odometry check; None when off or unknown."""
+        if not p.odom_check:
+            return None
+        if body_frame != p.base_frame:
+            self._warn_once("odom_no_base", f"odom_check: the pose of {p.base_frame} is unknown (no camera "
+                            "extrinsic): the odometry check is skipped")
+            return None
+        try:
+            return self._tf.lookup(p.odom_frame, p.base_frame, stamp_ns, p.tf_timeout_s)
+        except TransformUnavailable as exc:
+            self.get_logger().warning(f"odom_check skipped: no {p.odom_frame} -> {p.base_frame} ({exc})",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return None
 
     def _publish_estimate(self, frame: _Frame, est: PoseEstimate, T_map_cam: np.ndarray,
                           T_map_body: np.ndarray, cov: np.ndarray, body_frame: str, cam_frame: str,
-                          p: NodeParams) -> tuple[bool, str]:
+                          p: NodeParams, decision: GateDecision) -> tuple[bool, str]:
         stamp = frame.msg.header.stamp
         stamp_ns = stamp_to_ns(stamp)
-        confident = est.anchor_index < 0 or est.anchor_confidence >= p.min_confidence
+        confident = decision.passed
         if confident:
             self._publish_tf(T_map_cam, T_map_body, body_frame, cam_frame, stamp, stamp_ns, p)
             self._pose_pub.publish(pose_with_covariance(T_map_body, cov, p.map_frame, stamp))
         else:
-            self._stats.counters.add("low_confidence")
+            self._stats.counters.add("gated")
+            self._stats.counters.add(f"gated_{reason_kind(decision.reason)}")
         latency_ms = (time.monotonic_ns() - frame.received_ns) * 1e-6
         anchors = self._localizer.anchors_world
         # Debug outputs are built only for subscribers (message building costs ~0.5 ms).
@@ -357,14 +395,14 @@ class AnchorRelocNode(Node):
         if self._marker_pub.get_subscription_count():
             self._marker_pub.publish(estimate_markers(est, anchors, T_map_body, p.map_frame, stamp))
         if confident:
-            self._maybe_initialpose(est, T_map_body, cov, stamp, p)
+            self._maybe_initialpose(decision, T_map_body, cov, stamp, p)
             self._stats.on_output(latency_ms, est.inference_ms)
         x, y, z = T_map_body[:3, 3]
         summary = (f"{body_frame or 'camera'} at ({x:.2f}, {y:.2f}, {z:.2f}) in {p.map_frame}, "
                    f"anchor {est.anchor_index} conf {est.anchor_confidence:.2f}, "
                    f"stamp {stamp_ns * 1e-9:.3f}")
         if not confident:
-            return False, f"low confidence ({est.anchor_confidence:.2f} < {p.min_confidence}): {summary}"
+            return False, f"gated ({decision.reason}): {summary}"
         return True, summary
 
     # ------------------------------------------------------------------ frames
@@ -447,11 +485,11 @@ class AnchorRelocNode(Node):
         self._stats.counters.add("tf_failures")
         self.get_logger().warning(text, throttle_duration_sec=LOG_THROTTLE_S)
 
-    def _maybe_initialpose(self, est: PoseEstimate, T_map_body: np.ndarray, cov: np.ndarray,
+    def _maybe_initialpose(self, decision: GateDecision, T_map_body: np.ndarray, cov: np.ndarray,
                            stamp, p: NodeParams) -> None:
         if not p.publish_initialpose:
             return
-        if est.anchor_index >= 0 and est.anchor_confidence < p.initialpose_min_confidence:
+        if decision.confidence < p.initialpose_min_confidence:  # the gate's calibrated confidence
             return
         now = time.monotonic()
         if p.continuous and now - self._last_initialpose < p.initialpose_interval_s:

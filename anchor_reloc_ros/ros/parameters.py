@@ -86,8 +86,29 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               range=(0.0, 10.0)),
     ParamSpec("max_rate_hz", 0.0, "Process at most this many frames per second; 0 = as fast as "
               "the model runs", range=(0.0, 1000.0)),
-    ParamSpec("min_confidence", 0.0, "Publish pose/TF only when the anchor confidence is at least "
-              "this (estimates without anchors always pass)", range=(0.0, 1.0)),
+    ParamSpec("min_confidence", 0.0, "Gate: publish pose/TF only when the calibrated in-scene "
+              "confidence (1 - out-of-scene score / 2; 0.5 at the validation threshold) is at least "
+              "this; the raw anchor softmax for weights without an out-of-scene calibration; 0 = off",
+              range=(0.0, 1.0)),
+    ParamSpec("max_ood_score", 1.0, "Gate: withhold estimates whose out-of-scene score exceeds this, "
+              "in units of the checkpoint's threshold (1.0 = the 99th percentile of its validation "
+              "frames); 0 = off. Not applied to weights without an out-of-scene calibration",
+              range=(0.0, 1000.0)),
+    ParamSpec("max_position_std", 0.0, "Gate: withhold estimates whose largest position standard "
+              "deviation (sqrt of the largest eigenvalue of the position covariance) exceeds this "
+              "(m); 0 = off", range=(0.0, 1.0e6)),
+    ParamSpec("max_position_std_factor", 14.0, "Gate: the same limit as a multiple of the "
+              "checkpoint's validation-calibrated position sigma; 0 = off (the smaller limit "
+              "applies when both are set)", range=(0.0, 1000.0)),
+    ParamSpec("odom_check", False, "Gate: reject estimates inconsistent with odometry (odom_frame "
+              "-> base_frame on TF) carried forward from the last accepted one"),
+    ParamSpec("odom_rejection_threshold", 4.03, "Odometry check: largest Mahalanobis distance "
+              "(sigma, position, 3 dof; 4.03 = chi-square 99.9 %), as robot_localization's "
+              "pose0_rejection_threshold", range=(0.1, 1000.0)),
+    ParamSpec("odom_recovery_frames", 3, "Odometry check: this many consecutive mutually consistent "
+              "rejected estimates start a new track (kidnapped robot)", range=(1, 1000)),
+    ParamSpec("odom_drift_per_m", 0.05, "Odometry check: odometry position error (m) per metre "
+              "travelled since the last accepted estimate", range=(0.0, 10.0)),
     ParamSpec("top_k", 3, "Anchors reported in AnchorDebug and used by the fusion decoder",
               range=(1, 1000)),
     ParamSpec("decode", "argmax", "argmax = the paper's most confident anchor; fusion = "
@@ -132,6 +153,13 @@ class NodeParams:
     transform_tolerance: float
     max_rate_hz: float
     min_confidence: float
+    max_ood_score: float
+    max_position_std: float
+    max_position_std_factor: float
+    odom_check: bool
+    odom_rejection_threshold: float
+    odom_recovery_frames: int
+    odom_drift_per_m: float
     top_k: int
     decode: str
     publish_initialpose: bool

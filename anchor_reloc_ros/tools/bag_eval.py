@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="offline: threads that decode and resize the images ahead of the network "
                         f"(default: the usable CPU cores, at most 8; here {default_workers()})")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-gate", action="store_true",
+                   help="offline: skip the node's gate (accuracy vs the fraction of frames published)")
+    p.add_argument("--no-odom-check", action="store_true",
+                   help="offline gate: skip the odometry check even when the bag has odom -> base_link")
     actions = add_inference_arguments(p)
     actions["threads"].help += "; live: the node's cpu_threads, 0 = 1 thread (the replayer needs a core)"
     actions["cuda_graphs"].help += "; offline only (the node has no such parameter)"
@@ -81,11 +85,15 @@ def run(args: argparse.Namespace) -> int:
                            gt_source_from_args(args), args.mode, args.rate, args.max_dt,
                            inference_options_from_args(args), decode=args.decode, top_k=args.top_k,
                            batch_size=args.batch_size, decode_workers=args.decode_workers,
-                           plots=not args.no_plots)
+                           plots=not args.no_plots, gate=not args.no_gate, odom_check=not args.no_odom_check)
     result, paths, extra = bag_eval(config)
     print_summary(result, f"{args.weights} on {args.bag} {args.image_topic} ({args.mode})")
     print(f"frames without ground truth (left out): {extra['frames_without_gt']}, "
           f"bad frames skipped: {extra['bad_frames']}")
+    if "gate_published_fraction" in extra:
+        from ..evaluation.bag_gate import gate_line
+
+        print(gate_line(extra))
     if args.mode == "offline":
         print(f"throughput: {extra['images_per_s']:.1f} images/s ({extra['decode_workers']} decode workers)")
     else:

@@ -22,6 +22,7 @@ TOOL_MODULES = (
     "make_scene",
     "benchmark",
     "export",
+    "calibrate_ood",
     "bag_eval",
     "bag_export",
     "make_bag",

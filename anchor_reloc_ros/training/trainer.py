@@ -445,8 +445,20 @@ class Trainer:
                       f"{val} ({row['seconds']:.1f}s)", flush=True)
         if self.run_log is not None:
             self.run_log.close()
+        if self.dist.is_main and self.data.val_frames:
+            self._calibrate_ood([best_path, self.out / "last.safetensors"])
         self.dist.barrier()  # no rank returns before rank 0 has written the checkpoints
         return best_path
+
+    def _calibrate_ood(self, paths: list[Path]) -> None:
+        """The out-of-scene bank and its validation threshold, into the written checkpoints."""
+        from .ood_calibration import calibrate_run_checkpoints
+
+        cached = self.features["train"][0] if self.features is not None else None
+        ood = calibrate_run_checkpoints(paths, cached, self.data.train_images, self.data.val_images, self.device)
+        if ood is not None and self.progress:
+            print(f"out-of-scene threshold {ood.threshold:.4f} (the {ood.quantile:.0%} quantile of "
+                  f"{ood.val_frames} validation frames)", flush=True)
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:

@@ -1,0 +1,104 @@
+"""The pose gate: withhold an estimate that is too uncertain or not from the mapped scene.
+
+ROS-free; the node and ``bag-eval`` run the same ``PoseGate.check``. Three tests, each
+off at 0:
+
+* ``max_ood_score``: the out-of-scene score (core/ood.py) relative to the checkpoint's
+  validation threshold (1.0 = its 99th percentile on validation frames). Checkpoints
+  without an out-of-scene calibration skip this test (``ood_available`` is False).
+* ``min_confidence``: a calibrated in-scene confidence, ``1 - score / (2 * threshold)``
+  clipped to 0..1 (0.5 at the threshold, 1.0 for a feature identical to a training one),
+  not the raw softmax, which is ~1.0 for a white frame. Without a calibration the raw
+  softmax is used, as before.
+* ``max_position_std``: the largest position standard deviation, ``sqrt`` of the largest
+  eigenvalue of the 3x3 position covariance, in metres. ``max_position_std_factor``
+  gives it relative to the checkpoint's validation-calibrated sigma instead (the
+  smaller of the two applies when both are set).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .estimate import PoseEstimate
+from .ood import OodCalibration
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    """The node's defaults (ros/parameters.py; a test keeps them equal)."""
+
+    max_ood_score: float = 1.0             # x the validation threshold; 0 = off
+    min_confidence: float = 0.0            # calibrated in-scene confidence, 0..1; 0 = off
+    max_position_std: float = 0.0          # m; 0 = off
+    max_position_std_factor: float = 14.0  # x the validation-calibrated sigma; 0 = off
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reason: str = ""          # "" when passed, else e.g. "out_of_scene: score 3.1 > 1.0"
+    ood_score: float = math.nan   # relative score (nan when the checkpoint has none)
+    confidence: float = math.nan  # the confidence min_confidence was compared with
+    position_std: float = math.nan
+
+
+def position_std(covariance_6x6: np.ndarray) -> float:
+    """``sqrt`` of the largest eigenvalue of the position block (m); inf if not finite."""
+    block = np.asarray(covariance_6x6, dtype=np.float64).reshape(6, 6)[:3, :3]
+    if not np.all(np.isfinite(block)):
+        return math.inf
+    return float(math.sqrt(max(float(np.linalg.eigvalsh(0.5 * (block + block.T))[-1]), 0.0)))
+
+
+def calibrated_sigma(position_cov_3x3: np.ndarray) -> float:
+    """The reference sigma of a checkpoint: ``position_std`` of its calibrated covariance."""
+    cov = np.zeros((6, 6))
+    cov[:3, :3] = np.asarray(position_cov_3x3, dtype=np.float64).reshape(3, 3)
+    return position_std(cov)
+
+
+class PoseGate:
+    """Checks estimates of one checkpoint against ``GateLimits``."""
+
+    def __init__(self, ood: OodCalibration | None, reference_sigma_m: float) -> None:
+        self.ood = ood
+        self.reference_sigma_m = float(reference_sigma_m)
+
+    @property
+    def ood_available(self) -> bool:
+        return self.ood is not None
+
+    def std_limit(self, limits: GateLimits) -> float:
+        """The position-std limit in metres (inf when off)."""
+        candidates = [math.inf]
+        if limits.max_position_std > 0:
+            candidates.append(limits.max_position_std)
+        if limits.max_position_std_factor > 0 and self.reference_sigma_m > 0:
+            candidates.append(limits.max_position_std_factor * self.reference_sigma_m)
+        return min(candidates)
+
+    def check(self, est: PoseEstimate, limits: GateLimits) -> GateDecision:
+        std = position_std(est.covariance)
+        rel = math.nan
+        if self.ood is not None and math.isfinite(est.ood_score):
+            rel = self.ood.relative(est.ood_score)
+            confidence = min(1.0, max(0.0, 1.0 - 0.5 * rel))
+        elif self.ood is not None:
+            confidence = 0.0  # a calibrated checkpoint whose network gave no score: unknown
+        else:
+            confidence = 1.0 if est.anchor_index < 0 else float(est.anchor_confidence)
+
+        def decision(reason: str) -> GateDecision:
+            return GateDecision(not reason, reason, rel, confidence, std)
+
+        if self.ood is not None and limits.max_ood_score > 0 and not rel <= limits.max_ood_score:
+            return decision(f"out_of_scene: score {rel:.2f} > {limits.max_ood_score:g}")
+        if limits.min_confidence > 0 and confidence < limits.min_confidence:
+            return decision(f"low_confidence: {confidence:.2f} < {limits.min_confidence:g}")
+        limit = self.std_limit(limits)
+        if not std <= limit:
+            return decision(f"uncertain: position std {std:.2f} m > {limit:.2f} m")
+        return decision("")

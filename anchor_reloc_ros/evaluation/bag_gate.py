@@ -1,0 +1,167 @@
+"""The node's gate, run offline on ``bag-eval``'s estimates (accuracy vs frames published).
+
+The same ``FrameGate`` as the node, at the node's defaults: the out-of-scene score,
+the calibrated confidence, the position std and, when the bag has ``odom -> base_link``
+on ``/tf`` and a static ``base_link -> camera`` chain on ``/tf_static``, the odometry
+check on the base pose. ``gate_report`` gives the numbers for ``summary.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.frame_gate import REASON_KINDS, FrameGate, pose_gate_for, reason_kind
+from ..core.gate import GateDecision, GateLimits
+from ..core.geometry import invert_transform, transform_from_pq
+from ..core.odom_check import OdomCheckConfig
+from ..core.trajectory import Trajectory
+from ..data.rosbag_ground_truth import _from_tf_message, read_gt_topic
+from ..data.rosbag_io import BagError, BagReader
+from ..ros.pose_math import camera_to_base
+from .bag_eval import FrameEstimates
+
+ODOM_FRAME, BASE_FRAME = "odom", "base_link"
+ODOM_MAX_DT_S = 0.2
+DEFAULT_LIMITS = GateLimits()  # the node's defaults
+
+
+def default_limits() -> GateLimits:
+    return DEFAULT_LIMITS
+
+
+@dataclass
+class BagOdometry:
+    odom_base: Trajectory     # T_odom_base over time
+    T_cam_base: np.ndarray    # 4x4, static
+    camera_frame: str
+
+
+def _static_camera(bag: BagReader, base_frame: str) -> tuple[np.ndarray, str] | None:
+    """``T_base_cam`` of the unique leaf below ``base_frame`` in /tf_static, or None."""
+    edges: dict[str, tuple[str, np.ndarray]] = {}
+    try:
+        connections = bag.connections("/tf_static", ("tf2_msgs/msg/TFMessage",), "static TF")
+    except BagError:
+        return None
+    for conn, bag_ns, raw in bag.messages(connections):
+        for s in _from_tf_message(bag.deserialize(raw, conn.msgtype), bag_ns):
+            edges[s.child] = (s.parent, transform_from_pq(np.array(s.position), np.array(s.quat_wxyz)))
+    parents = {p for p, _ in edges.values()}
+    leaves = []
+    for child in edges:
+        if child in parents:
+            continue
+        T, frame = np.eye(4), child
+        while frame in edges and frame != base_frame:
+            parent, T_pc = edges[frame]
+            T, frame = T_pc @ T, parent
+        if frame == base_frame:
+            leaves.append((T, child))
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def read_bag_odometry(bag: BagReader, odom_frame: str = ODOM_FRAME,
+                      base_frame: str = BASE_FRAME) -> BagOdometry | None:
+    """The bag's odometry and camera extrinsic; None when either is missing."""
+    camera = _static_camera(bag, base_frame)
+    if camera is None:
+        return None
+    try:
+        traj, _ = read_gt_topic(bag, "/tf", child_frame=base_frame, parent_frame=odom_frame)
+    except BagError:
+        return None
+    T_base_cam, camera_frame = camera
+    return BagOdometry(traj, invert_transform(T_base_cam), camera_frame)
+
+
+def gate_frames(frames: FrameEstimates, metadata: dict, position_cov: np.ndarray, limits: GateLimits,
+                odometry: BagOdometry | None, odom_config: OdomCheckConfig | None) -> list[GateDecision | None]:
+    """Decisions in stamp order (``frames`` sorted); None for frames without an estimate."""
+    gate = FrameGate(pose_gate_for(metadata, position_cov), odom_config if odometry else None)
+    stamps_s = np.asarray(frames.stamps_ns, dtype=np.float64) * 1e-9
+    if odometry is not None:
+        p, q, valid = odometry.odom_base.interpolate(stamps_s, ODOM_MAX_DT_S)
+    out: list[GateDecision | None] = []
+    for i, est in enumerate(frames.estimates):
+        if est is None:
+            out.append(None)
+            continue
+        T_map_body, cov, T_odom_base = est.transform(), est.covariance, None
+        if odometry is not None:
+            T_map_body, cov = camera_to_base(T_map_body, cov, odometry.T_cam_base)
+            T_odom_base = transform_from_pq(p[i], q[i]) if valid[i] else None
+        out.append(gate.judge(est, T_map_body, cov, T_odom_base, limits))
+    return out
+
+
+def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odometry: bool,
+                limits: GateLimits) -> dict[str, object]:
+    """Fraction published and the accuracy of what was published, against all frames."""
+    published = np.array([d is not None and d.passed for d in decisions])
+    err = np.asarray(errors_m, dtype=np.float64)
+    finite = np.isfinite(err)
+    good, jumps = finite & (err < 2.0), finite & (err > 20.0)
+
+    def median(mask: np.ndarray) -> float:
+        return float(np.median(err[mask])) if mask.any() else float("nan")
+
+    reasons = {k: sum(1 for d in decisions if d is not None and not d.passed and reason_kind(d.reason) == k)
+               for k in REASON_KINDS}
+    return {
+        "gate_limits": limits.__dict__, "gate_odom_check": odometry,
+        "gate_published_fraction": float(published.mean()) if len(published) else 0.0,
+        "gate_median_translation_m_published": median(published & finite),
+        "gate_median_translation_m_all": median(finite),
+        "gate_good_frames_removed_fraction": float((good & ~published).sum() / max(good.sum(), 1)),
+        "gate_jumps_removed_fraction": float((jumps & ~published).sum() / max(jumps.sum(), 1)),
+        "gate_jumps_published": int((jumps & published).sum()),
+        "gate_withheld_by_reason": reasons,
+    }
+
+
+def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDecision | None],
+                      errors_m: np.ndarray) -> Path:
+    """Per frame: stamp, error, relative out-of-scene score, position std, published, reason."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["stamp_ns", "translation_error_m", "ood_score", "position_std_m", "published", "reason"])
+        for stamp, d, e in zip(stamps_ns, decisions, errors_m):
+            w.writerow([stamp, f"{e:.4f}", f"{d.ood_score:.4f}" if d else "nan",
+                        f"{d.position_std:.4f}" if d else "nan", int(bool(d and d.passed)),
+                        d.reason if d else "no estimate"])
+    return Path(path)
+
+
+def gate_line(report: dict[str, object]) -> str:
+    return (f"gate: {report['gate_published_fraction']:.1%} of frames published, median error "
+            f"{report['gate_median_translation_m_published']:.2f} m published vs "
+            f"{report['gate_median_translation_m_all']:.2f} m all; removed "
+            f"{report['gate_jumps_removed_fraction']:.0%} of the >20 m jumps and "
+            f"{report['gate_good_frames_removed_fraction']:.0%} of the <2 m frames"
+            f"{' (odometry check on)' if report['gate_odom_check'] else ''}")
+
+
+def plot_accuracy_vs_published(errors_m: np.ndarray, published: np.ndarray, scores: np.ndarray,
+                               path: Path, title: str) -> Path:
+    """Median error of the most in-scene x % (by out-of-scene score) against x; the gate's point."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    err = np.asarray(errors_m, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    order = np.argsort(np.where(np.isfinite(scores), scores, np.inf))
+    xs = np.arange(1, len(err) + 1) / max(len(err), 1)
+    ax.plot(xs * 100, [np.median(err[order[:n]]) for n in range(1, len(err) + 1)], label="by out-of-scene score")
+    oracle = np.sort(err)
+    ax.plot(xs * 100, [np.median(oracle[:n]) for n in range(1, len(err) + 1)], "--", label="oracle")
+    if published.any():
+        ax.plot([published.mean() * 100], [np.median(err[published])], "o", label="the gate (defaults)")
+    ax.set_xlabel("frames published (%)")
+    ax.set_ylabel("median translation error (m)")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)

@@ -1,0 +1,70 @@
+"""The out-of-scene score: stored by training, calibrated on validation, gates garbage frames."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from anchor_reloc_ros.core.checkpoint import read_metadata
+from anchor_reloc_ros.core.frame_gate import pose_gate_for
+from anchor_reloc_ros.core.gate import GateLimits
+from anchor_reloc_ros.core.localizer import Localizer
+from anchor_reloc_ros.core.ood import BANK_KEY, MAX_BANK_ROWS, OodCalibration
+from anchor_reloc_ros.data.loader import load_dataset
+from anchor_reloc_ros.ros.parameters import SPECS
+from anchor_reloc_ros.tools.cli import main as cli_main
+from anchor_reloc_ros.training.image_cache import read_rgb
+from ros_node_harness import make_untrained_checkpoint
+
+DEFAULT_LIMITS = GateLimits(SPECS["max_ood_score"].default, SPECS["min_confidence"].default,
+                            SPECS["max_position_std"].default, SPECS["max_position_std_factor"].default)
+
+
+def garbage_frames(h: int = 48, w: int = 64, n_noise: int = 8) -> list[np.ndarray]:
+    """Uniform noise, all-black and all-white frames."""
+    rng = np.random.default_rng(5)
+    noise = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n_noise)]
+    return noise + [np.zeros((h, w, 3), np.uint8), np.full((h, w, 3), 255, np.uint8)]
+
+
+def test_training_stores_the_bank_and_a_validation_threshold(tiny_checkpoint: Path) -> None:
+    ood = OodCalibration.from_metadata(read_metadata(tiny_checkpoint))
+    assert ood is not None and ood.threshold > 0 and ood.quantile == 0.99 and ood.val_frames == 8
+    with safe_open(str(tiny_checkpoint), "pt") as fh:
+        rows = fh.get_slice(BANK_KEY).get_shape()[0]
+    assert 0 < rows <= MAX_BANK_ROWS
+
+
+def test_default_gate_withholds_noise_black_and_white_but_not_the_scene(tiny_checkpoint: Path,
+                                                                       strip_dataset: Path) -> None:
+    localizer = Localizer.from_checkpoint(tiny_checkpoint, device="cpu")
+    gate = pose_gate_for(localizer.metadata, localizer.decoder.calibration.position_cov)
+    garbage = [gate.check(e, DEFAULT_LIMITS) for e in localizer.localize_batch(garbage_frames())]
+    assert all(not d.passed and d.reason.startswith("out_of_scene") for d in garbage), \
+        [d.reason for d in garbage]
+    scene = [read_rgb(str(f.image_path)) for f in load_dataset(strip_dataset, "test").frames]
+    passed = [gate.check(e, DEFAULT_LIMITS).passed for e in localizer.localize_batch(scene)]
+    assert np.mean(passed) >= 0.75, passed
+
+
+def test_calibrate_ood_adds_the_score_to_an_existing_checkpoint(strip_dataset: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    weights = make_untrained_checkpoint(tmp_path / "old.safetensors")  # as the bundled demo weights: no score
+    assert OodCalibration.from_metadata(read_metadata(weights)) is None
+    assert np.isnan(Localizer.from_checkpoint(weights, device="cpu").localize(garbage_frames()[0]).ood_score)
+    out = tmp_path / "new.safetensors"
+    assert cli_main(["calibrate-ood", "--weights", str(weights), "--data", str(strip_dataset),
+                     "--out", str(out)]) == 0
+    assert "out-of-scene threshold" in capsys.readouterr().out
+    assert OodCalibration.from_metadata(read_metadata(out)) is not None
+    assert np.isfinite(Localizer.from_checkpoint(out, device="cpu").localize(garbage_frames()[0]).ood_score)
+
+
+def test_calibrate_ood_errors_name_the_file(tmp_path: Path, strip_dataset: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.safetensors"
+    assert cli_main(["calibrate-ood", "--weights", str(missing), "--data", str(strip_dataset)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "Traceback" not in err
