@@ -30,7 +30,8 @@ def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[Ev
     """Localize every frame of the split and write the report into ``config.out``."""
     loc = localizer or config.inference.localizer(config.weights, config.decode, config.top_k,
                                                   config.batch_size)  # bad backend choice: ConfigError
-    trained_every = loc.metadata.get("training", {}).get("kitti_test_every")
+    # Baselines without a checkpoint (retrieval, the minimal-fit control) carry no training split.
+    trained_every = getattr(loc, "metadata", {}).get("training", {}).get("kitti_test_every")
     kitti_test_every = config.kitti_test_every if config.kitti_test_every is not None else trained_every
     dataset = load_dataset(config.data, config.split, kitti_test_every=kitti_test_every)
     estimates = []
