@@ -37,6 +37,8 @@ def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> No
                         "for about 2000 samples)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--backbone-lr-scale", type=float, default=defaults.backbone_lr_scale, metavar="S",
+                   help="learning rate of the trained backbone (stages) as a fraction of --lr")
     p.add_argument("--alpha1", type=float, default=defaults.alpha1, help="cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)")
     p.add_argument("--alpha2", type=float, default=defaults.alpha2, help="offset / position weight")
     p.add_argument("--alpha3", type=float, default=defaults.alpha3, help="absolute coordinate + rotation weight")
@@ -62,7 +64,8 @@ def config_from_args(args: argparse.Namespace, data: Path, out: Path, **override
         anchor_dims=args.anchor_dims, up_axis=args.up_axis, image_size=args.image_size, epochs=args.epochs,
         min_steps=args.min_steps, feature_cache_augmentations=args.cached_views,
         trunk=args.trunk, dropout=args.dropout, feature_norm=args.feature_norm,
-        batch_size=args.batch_size, lr=args.lr, alpha1=args.alpha1, alpha2=args.alpha2, alpha3=args.alpha3,
+        batch_size=args.batch_size, lr=args.lr, backbone_lr_scale=args.backbone_lr_scale,
+        alpha1=args.alpha1, alpha2=args.alpha2, alpha3=args.alpha3,
         head_hidden=args.head_hidden, augment=args.augment, device=args.device, workers=args.workers,
         threads=args.threads, seed=args.seed,
     )
