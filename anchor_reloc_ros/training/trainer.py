@@ -244,7 +244,8 @@ class Trainer:
             computed.append(True)
             views = [encode(self.data.train_images)]
             for view in range(copies):
-                views.append(encode(self.data.train_images, Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)))
+                aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
+                views.append(encode(self.data.train_images, aug))
             return {"train": torch.stack(views), "val": encode(self.data.val_images)}
 
         t0 = time.perf_counter()
