@@ -153,3 +153,99 @@ def get_backbone_spec(name: str) -> BackboneSpec:
         raise ConfigError(
             f"unknown backbone {name!r}; choose one of: {', '.join(sorted(BACKBONES))}"
         ) from None
+
+
+# --- stages: split a backbone into a frozen prefix and a trainable suffix --------------
+class _LiteStem(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net._swish(self.net._bn0(self.net._conv_stem(x)))
+
+
+class _LiteBlocks(nn.Module):
+    """A run of MBConv blocks with the drop-connect rate ``extract_features`` gives each."""
+
+    def __init__(self, net: nn.Module, start: int, stop: int) -> None:
+        super().__init__()
+        self.net, self.start, self.stop = net, start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rate, total = self.net._global_params.drop_connect_rate, len(self.net._blocks)
+        for idx in range(self.start, self.stop):
+            x = self.net._blocks[idx](x, drop_connect_rate=rate * idx / total if rate else rate)
+        return x
+
+
+class _LiteHead(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net._swish(self.net._bn1(self.net._conv_head(x)))
+
+
+def _lite_stages(trunk: nn.Module) -> list[nn.Module]:
+    """The paper's 9 stages: stem, 7 MBConv stages (a new one where the width changes), 1x1 head."""
+    net = trunk.net
+    starts = [i for i, b in enumerate(net._blocks)
+              if i == 0 or b._block_args.input_filters != b._block_args.output_filters]
+    bounds = starts + [len(net._blocks)]
+    return [_LiteStem(net)] + [_LiteBlocks(net, a, b) for a, b in zip(bounds, bounds[1:])] + [_LiteHead(net)]
+
+
+def _children_stages(trunk: nn.Module) -> list[nn.Module]:
+    """``features`` children: stem, every inverted-residual block (or stage), last 1x1 conv."""
+    return list(trunk.children())
+
+
+def _resnet_stages(trunk: nn.Module) -> list[nn.Module]:
+    parts = list(trunk.children())  # conv1 bn1 relu maxpool layer1..layer4
+    return [nn.Sequential(*parts[:4])] + parts[4:]
+
+
+def _tiny_stages(trunk: nn.Module) -> list[nn.Module]:
+    layers = list(trunk.body.children())  # (conv, bn, relu) x 4
+    return [nn.Sequential(*layers[i:i + 3]) for i in range(0, len(layers), 3)]
+
+
+STAGE_SPLITTERS: dict[str, Callable[[nn.Module], list[nn.Module]]] = {
+    "efficientnet_lite0": _lite_stages,
+    "efficientnet_b0": _children_stages,
+    "mobilenet_v3_small": _children_stages,
+    "mobilenet_v3_large": _children_stages,
+    "resnet18": _resnet_stages,
+    "resnet50": _resnet_stages,
+    "tiny_cnn": _tiny_stages,
+}
+# Stage counts, known without building a backbone (a test checks them against the splitters).
+STAGE_COUNTS: dict[str, int] = {"efficientnet_lite0": 9, "efficientnet_b0": 9, "mobilenet_v3_small": 13,
+                                "mobilenet_v3_large": 17, "resnet18": 5, "resnet50": 5, "tiny_cnn": 4}
+
+
+def check_train_stages(name: str, train_stages: int) -> None:
+    """ConfigError unless ``name`` can be split with its last ``train_stages`` stages trainable."""
+    if name not in STAGE_SPLITTERS:
+        raise ConfigError(f"--train-stages is not supported for backbone {name!r}; "
+                          f"it is for: {', '.join(sorted(STAGE_SPLITTERS))}")
+    top = STAGE_COUNTS[name] - 1  # at least the first stage stays frozen (and cached)
+    if not 1 <= train_stages <= top:
+        raise ConfigError(f"--train-stages for {name} must be in 1..{top} "
+                          f"(it has {STAGE_COUNTS[name]} stages), got {train_stages}")
+
+
+def split_backbone(name: str, backbone: nn.Module, train_stages: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(frozen prefix, trainable suffix) with ``suffix(prefix(x)) == backbone(x)``.
+
+    Both share the backbone's modules (no copies), so training the suffix trains the
+    model itself and its checkpoints and exports are unchanged.
+    """
+    check_train_stages(name, train_stages)
+    stages = STAGE_SPLITTERS[name](backbone)
+    if len(stages) != STAGE_COUNTS[name]:
+        raise ConfigError(f"{name} has {len(stages)} stages, expected {STAGE_COUNTS[name]}")
+    cut = len(stages) - train_stages
+    return nn.Sequential(*stages[:cut]), nn.Sequential(*stages[cut:])

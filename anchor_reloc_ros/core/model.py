@@ -95,10 +95,13 @@ class RelocNet(nn.Module):
         self.register_buffer(BANK_KEY, None)
         self.ood_k = DEFAULT_K
 
+    def normalize(self, image_B3HW: torch.Tensor) -> torch.Tensor:
+        """0..255 pixels -> the backbone's input normalisation."""
+        return (image_B3HW - self.mean_3.view(1, 3, 1, 1)) / self.std_3.view(1, 3, 1, 1)
+
     def features(self, image_B3HW: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``feat_BF`` from 0..255 pixels."""
-        x = (image_B3HW - self.mean_3.view(1, 3, 1, 1)) / self.std_3.view(1, 3, 1, 1)
-        return self.backbone(x).mean(dim=(2, 3))
+        return self.backbone(self.normalize(image_B3HW)).mean(dim=(2, 3))
 
     def set_feature_stats(self, feat_NF: torch.Tensor) -> None:
         """Standardise with the per-channel mean and std of training features ``feat_NF``."""

@@ -18,6 +18,9 @@ def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> No
                    help="start from ImageNet weights (offline only for efficientnet_lite0)")
     p.add_argument("--freeze-backbone", action="store_true",
                    help="train the heads on cached backbone features (fast on a CPU)")
+    p.add_argument("--train-stages", type=int, default=defaults.train_stages, metavar="N",
+                   help="train only the last N backbone stages on cached activations of the frozen "
+                        "early stages (CPU fine-tuning; 0 = off)")
     p.add_argument("--anchor-every", type=int, default=defaults.anchor_every, metavar="K",
                    help="an anchor at every K-th training frame")
     p.add_argument("--anchor-dims", type=int, choices=(2, 3), default=defaults.anchor_dims,
@@ -27,12 +30,15 @@ def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> No
     p.add_argument("--image-size", type=parse_image_size, default=defaults.image_size, metavar="N|WxH")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--min-steps", type=int, default=defaults.min_steps,
-                   help="with --freeze-backbone, raise --epochs until this many optimiser steps (0 = off)")
+                   help="with --freeze-backbone or --train-stages, raise --epochs until this many "
+                        "optimiser steps (0 = off)")
     p.add_argument("--cached-views", type=int, default=defaults.feature_cache_augmentations, metavar="N",
-                   help="augmented copies per image in the frozen-feature cache (default: auto, 4..20 "
+                   help="augmented copies per image in the frozen-feature / stage cache (default: auto, 4..20 "
                         "for about 2000 samples)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--backbone-lr-scale", type=float, default=defaults.backbone_lr_scale, metavar="S",
+                   help="learning rate of the trained backbone (stages) as a fraction of --lr")
     p.add_argument("--alpha1", type=float, default=defaults.alpha1, help="cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)")
     p.add_argument("--alpha2", type=float, default=defaults.alpha2, help="offset / position weight")
     p.add_argument("--alpha3", type=float, default=defaults.alpha3, help="absolute coordinate + rotation weight")
@@ -53,11 +59,13 @@ def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> No
 def config_from_args(args: argparse.Namespace, data: Path, out: Path, **overrides: object) -> TrainConfig:
     values = dict(
         data=data, out=out, head=getattr(args, "head", "anchor"), backbone=args.backbone,
-        pretrained=args.pretrained, freeze_backbone=args.freeze_backbone, anchor_every=args.anchor_every,
+        pretrained=args.pretrained, freeze_backbone=args.freeze_backbone,
+        train_stages=args.train_stages, anchor_every=args.anchor_every,
         anchor_dims=args.anchor_dims, up_axis=args.up_axis, image_size=args.image_size, epochs=args.epochs,
         min_steps=args.min_steps, feature_cache_augmentations=args.cached_views,
         trunk=args.trunk, dropout=args.dropout, feature_norm=args.feature_norm,
-        batch_size=args.batch_size, lr=args.lr, alpha1=args.alpha1, alpha2=args.alpha2, alpha3=args.alpha3,
+        batch_size=args.batch_size, lr=args.lr, backbone_lr_scale=args.backbone_lr_scale,
+        alpha1=args.alpha1, alpha2=args.alpha2, alpha3=args.alpha3,
         head_hidden=args.head_hidden, augment=args.augment, device=args.device, workers=args.workers,
         threads=args.threads, seed=args.seed,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..core.backbones import check_train_stages
 from ..core.errors import ConfigError
 
 
@@ -15,12 +16,13 @@ class TrainConfig:
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
     freeze_backbone: bool = False
+    train_stages: int = 0            # >0: train the last N backbone stages on cached prefix activations
     anchor_every: int = 10
     anchor_dims: int = 2
     up_axis: str = "auto"
     image_size: tuple[int, int] = (224, 224)
     epochs: int = 60
-    min_steps: int = 2000            # with --freeze-backbone: at least this many optimiser steps
+    min_steps: int = 2000            # with --freeze-backbone / --train-stages: at least this many optimiser steps
     batch_size: int = 32
     lr: float = 1e-3
     backbone_lr_scale: float = 0.1   # backbone learns slower than the fresh heads
@@ -66,6 +68,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if self.train_stages:
+            if self.freeze_backbone:
+                raise ConfigError("--train-stages and --freeze-backbone exclude each other: pick one")
+            check_train_stages(self.backbone, self.train_stages)
 
     def to_dict(self) -> dict:
         d = asdict(self)

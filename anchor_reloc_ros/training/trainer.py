@@ -38,6 +38,7 @@ from .feature_cache import cache_key, compute_features, load_or_compute
 from .mixed_precision import MixedPrecision
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
+from .stage_cache import StagedBackbone, cache_summary
 
 log = logging.getLogger(__name__)
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -61,12 +62,13 @@ def cached_view_count(config: TrainConfig, n_train: int) -> int:
 
 
 def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
-    """``--epochs``, raised with --freeze-backbone until ``--min-steps`` optimiser steps fit.
+    """``--epochs``, raised with cached inputs (--freeze-backbone, --train-stages) until
+    ``--min-steps`` optimiser steps fit.
 
     Epochs alone under-train small sets: 60 epochs of 58 images in batches of 32 are
     120 steps, while the heads need ~1000-2000 to converge.
     """
-    if not config.freeze_backbone or config.min_steps <= 0:
+    if not (config.freeze_backbone or config.train_stages) or config.min_steps <= 0:
         return config.epochs
     return max(config.epochs, math.ceil(config.min_steps / max(steps_per_epoch, 1)))
 
@@ -109,9 +111,12 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed % (2 ** 32))
 
 
-def _make_optimizer(model: RelocNet, config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(model: RelocNet, config: TrainConfig,
+                    stages: StagedBackbone | None = None) -> torch.optim.Optimizer:
     groups = [{"params": model.head_parameters(), "lr": config.lr}]
-    if not config.freeze_backbone:
+    if stages is not None:  # --train-stages: only the suffix learns, at the backbone rate
+        groups.append({"params": stages.suffix_parameters(), "lr": config.lr * config.backbone_lr_scale})
+    elif not config.freeze_backbone:
         groups.append({"params": list(model.backbone.parameters()), "lr": config.lr * config.backbone_lr_scale})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
@@ -142,8 +147,9 @@ class Trainer:
         self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
                                         config.head_hidden, config.dropout, config.trunk,
                                         feature_norm=config.feature_norm and (config.pretrained or config.freeze_backbone))
+        cached = config.freeze_backbone or config.train_stages > 0
         rows = len(self.data.train_frames) * (1 + cached_view_count(config, len(self.data.train_frames))
-                                              if config.freeze_backbone else 1)
+                                              if cached else 1)
         self.epochs = planned_epochs(config, math.ceil(rows // self.dist.world_size / config.batch_size))
         self.model = RelocNet(self.model_config, pretrained=config.pretrained and resume_meta is None).to(self.device)
         self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
@@ -151,14 +157,17 @@ class Trainer:
                                self.data.anchors.positions_route if self.data.anchors else np.zeros((0, 3)),
                                config.anchor_dims, UncertaintyCalibration(), "argmax", 3)
         self.augment_params = AugmentParams() if config.augment else None
-        self.optimizer = _make_optimizer(self.model, config)
+        if config.train_stages and self.dist.distributed:
+            raise ConfigError("--train-stages trains in one process; run it without torchrun")
+        self.stages = StagedBackbone(self.model, config.train_stages) if config.train_stages else None
+        self.optimizer = _make_optimizer(self.model, config, self.stages)
         self.scheduler = _make_scheduler(self.optimizer, config, self.epochs)
         self.start_epoch = 0
         self.best_metric = math.inf
         self.best_epoch = -1
         if resume_meta is not None:
             self._load_state()
-        self.features = self._prepare_features() if config.freeze_backbone else None
+        self.features = self._prepare_features() if cached else None
         if resume_meta is None:  # a resumed model already holds its feature statistics
             self._init_feature_stats()
         # DDP under torchrun (training/distributed.py); a plain wrapper otherwise.
@@ -243,27 +252,42 @@ class Trainer:
         """Feature standardisation from the training images (all cached views when frozen)."""
         if not self.model_config.feature_norm:
             return
-        if self.features is not None:
+        if self.stages is not None:  # pooled features of the initial suffix output
+            feats = self.stages.pooled_features(self.features["train"].flatten(0, 1), self.device)
+        elif self.features is not None:
             feats = self.features["train"].flatten(0, 1)
         else:
             feats = compute_features(self.model, self.data.train_images, self.device)
         self.model.set_feature_stats(feats.to(self.device))
 
     def _prepare_features(self) -> dict[str, torch.Tensor]:
+        """Pooled features (--freeze-backbone) or prefix activations (--train-stages) of every view."""
         c = self.config
         copies = cached_view_count(c, len(self.data.train_frames))
-        key = cache_key({"fingerprint": self.data.fingerprint, "backbone": c.backbone, "pretrained": c.pretrained,
-                         "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every})
+        parts = {"fingerprint": self.data.fingerprint, "backbone": c.backbone, "pretrained": c.pretrained,
+                 "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every}
+        encode = lambda images, aug=None: compute_features(self.model, images, self.device, aug)  # noqa: E731
+        path = c.feature_cache or self.out / "feature_cache.safetensors"
+        if self.stages is not None:
+            parts["train_stages"] = c.train_stages
+            encode = lambda images, aug=None: self.stages.activations(images, self.device, aug)  # noqa: E731
+            path = c.feature_cache or self.out / "stage_cache.safetensors"
+        computed: list[bool] = []
 
         def compute() -> dict[str, torch.Tensor]:
-            views = [compute_features(self.model, self.data.train_images, self.device)]
+            computed.append(True)
+            views = [encode(self.data.train_images)]
             for view in range(copies):
                 aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
-                views.append(compute_features(self.model, self.data.train_images, self.device, aug))
-            return {"train": torch.stack(views), "val": compute_features(self.model, self.data.val_images, self.device)}
+                views.append(encode(self.data.train_images, aug))
+            return {"train": torch.stack(views), "val": encode(self.data.val_images)}
 
+        t0 = time.perf_counter()
         with self.dist.main_first():  # rank 0 computes and writes the cache, the others read it
-            return load_or_compute(c.feature_cache or self.out / "feature_cache.safetensors", key, compute)
+            tensors = load_or_compute(path, cache_key(parts), compute)
+        if self.stages is not None and self.progress:
+            print(cache_summary(tensors, time.perf_counter() - t0, loaded=not computed), flush=True)
+        return tensors
 
     # --- one epoch ------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> dict[str, float]:
@@ -272,6 +296,8 @@ class Trainer:
         self.model.train()
         if self.config.freeze_backbone:
             self.model.backbone.eval()
+        if self.stages is not None:
+            self.stages.train_mode()
         targets = self.data.train_targets
         sums: dict[str, float] = {}
         steps = 0
@@ -293,12 +319,14 @@ class Trainer:
                                  num_workers=self.config.workers, drop_last=share > self.config.batch_size)
         # Frozen-feature epochs take milliseconds: one bar over the epochs (run()) instead.
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
-                   disable=not self.progress or self.features is not None, unit="batch")
+                   disable=not self.progress or (self.features is not None and self.stages is None), unit="batch")
         for item in bar:
             if self.features is not None:
                 _, idx, view = item
                 feats = self.features["train"][view, idx].to(self.device)
-                forward = lambda: self.step_model(feats, features=True)  # noqa: E731
+                # --train-stages: suffix -> pool on cached prefix activations, then the heads.
+                pool = self.stages.pool if self.stages is not None else (lambda f: f)
+                forward = lambda: self.step_model(pool(feats), features=True)  # noqa: E731
             else:
                 images, idx = item
                 x = to_network_input(images, self.device, torch.float32,
@@ -321,6 +349,8 @@ class Trainer:
     @torch.inference_mode()
     def _val_outputs(self) -> dict[str, torch.Tensor]:
         self.model.eval()
+        if self.stages is not None:
+            return self.model.heads(self.stages.pooled_features(self.features["val"], self.device))
         if self.features is not None:
             return self.model.heads(self.features["val"].to(self.device))
         outs: list[dict[str, torch.Tensor]] = []
