@@ -61,6 +61,8 @@ def export_model_onnx(model: RelocNet, metadata: dict[str, Any], out_path: str |
         # The TorchScript exporter needs no onnxscript; torch marks it as legacy.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
+        # The out-of-scene bank's row count is fixed per model, so tracing it as a constant is right.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(wrapper, (example,), buf, dynamo=False, input_names=[INPUT_NAME], output_names=list(names),
                           dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
     import onnx
