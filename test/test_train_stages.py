@@ -1,5 +1,4 @@
 """Partial fine-tuning (--train-stages): the split is exact, it learns, resumes and exports unchanged."""
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.preprocessing import to_network_input
 from anchor_reloc_ros.training.trainer import Trainer
 from synthetic_fixture import make_strip_dataset
-from test_training import _config, _training_error
+from test_training import _config, _training_error, assert_same_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,12 +104,7 @@ def test_killed_staged_run_resumes_to_identical_weights(tmp_path: Path, monkeypa
     assert resumed.start_epoch == 2
     resumed.run()
     assert cache.stat().st_mtime_ns == stamp  # the activations were reused, not recomputed
-    a = load_checkpoint(tmp_path / "full" / "last.safetensors").model.state_dict()
-    b = load_checkpoint(tmp_path / "killed" / "last.safetensors").model.state_dict()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    with open(tmp_path / "killed" / "metrics.csv") as fh:
-        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4]
+    assert_same_run(tmp_path / "full", tmp_path / "killed", epochs=4)
 
 
 def test_min_steps_floor_applies(tmp_path: Path) -> None:

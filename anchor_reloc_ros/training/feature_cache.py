@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,22 @@ from ..core.preprocessing import to_network_input
 from ..data.augment import Augmenter
 
 
+def image_batches(images: np.ndarray, device: torch.device, augmenter: Augmenter | None = None,
+                  batch_size: int = 64) -> Iterator[torch.Tensor]:
+    """float B3HW network inputs of uint8 images, in order, each optionally augmented first."""
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        if augmenter is not None:
+            chunk = np.stack([augmenter(im) for im in chunk])
+        yield to_network_input(torch.from_numpy(np.ascontiguousarray(chunk)), device, torch.float32)
+
+
 @torch.inference_mode()
 def compute_features(model: RelocNet, images: np.ndarray, device: torch.device,
                      augmenter: Augmenter | None = None, batch_size: int = 64) -> torch.Tensor:
     """(N, F) pooled features of uint8 images, optionally augmented first."""
     model.eval()
-    feats = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        if augmenter is not None:
-            chunk = np.stack([augmenter(im) for im in chunk])
-        x = to_network_input(torch.from_numpy(np.ascontiguousarray(chunk)), device, torch.float32)
-        feats.append(model.features(x).float().cpu())
+    feats = [model.features(x).float().cpu() for x in image_batches(images, device, augmenter, batch_size)]
     if not feats:
         return torch.zeros((0, 0))
     return torch.cat(feats)

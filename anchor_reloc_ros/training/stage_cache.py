@@ -22,8 +22,8 @@ from torch import nn
 
 from ..core.backbones import split_backbone
 from ..core.model import RelocNet
-from ..core.preprocessing import to_network_input
 from ..data.augment import Augmenter
+from .feature_cache import image_batches
 
 
 class StagedBackbone:
@@ -54,13 +54,8 @@ class StagedBackbone:
                     batch_size: int = 32) -> torch.Tensor:
         """(N, C, h, w) fp16 prefix activations of uint8 images (CPU), optionally augmented first."""
         self.model.eval()
-        chunks = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            if augmenter is not None:
-                chunk = np.stack([augmenter(im) for im in chunk])
-            x = to_network_input(torch.from_numpy(np.ascontiguousarray(chunk)), device, torch.float32)
-            chunks.append(self.prefix(self.model.normalize(x)).half().cpu())
+        chunks = [self.prefix(self.model.normalize(x)).half().cpu()
+                  for x in image_batches(images, device, augmenter, batch_size)]
         return torch.cat(chunks) if chunks else torch.zeros((0, 0, 0, 0), dtype=torch.float16)
 
     @torch.inference_mode()

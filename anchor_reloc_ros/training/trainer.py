@@ -146,7 +146,8 @@ class Trainer:
         n_anchors = self.data.anchors.count if self.data.anchors is not None else 0
         self.model_config = ModelConfig(config.backbone, config.head, n_anchors, config.anchor_dims,
                                         config.head_hidden, config.dropout, config.trunk,
-                                        feature_norm=config.feature_norm and (config.pretrained or config.freeze_backbone))
+                                        feature_norm=config.feature_norm and (config.pretrained or config.freeze_backbone
+                                                                          or config.train_stages > 0))
         cached = config.freeze_backbone or config.train_stages > 0
         rows = len(self.data.train_frames) * (1 + cached_view_count(config, len(self.data.train_frames))
                                               if cached else 1)
@@ -484,7 +485,9 @@ class Trainer:
         """The out-of-scene bank and its validation threshold, into the written checkpoints."""
         from .ood_calibration import calibrate_run_checkpoints
 
-        cached = self.features["train"][0] if self.features is not None else None
+        # Cached pooled features only when the whole backbone was frozen; --train-stages caches
+        # prefix activations, so each checkpoint's (partly trained) backbone recomputes them.
+        cached = self.features["train"][0] if self.features is not None and self.stages is None else None
         ood = calibrate_run_checkpoints(paths, cached, self.data.train_images, self.data.val_images, self.device)
         if ood is not None and self.progress:
             print(f"out-of-scene threshold {ood.threshold:.4f} (the {ood.quantile:.0%} quantile of "
