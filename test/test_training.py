@@ -190,3 +190,21 @@ def test_resume_with_other_options_is_one_clear_line(tmp_path: Path) -> None:
     Trainer(_config(data, tmp_path / "run", epochs=1), progress=False).run()
     with pytest.raises(CheckpointError, match=r"train_state.pt does not fit this run.*RuntimeError"):
         Trainer(_config(data, tmp_path / "run", epochs=2, head_hidden=32, resume=True), progress=False)
+
+
+def test_best_is_the_final_model_when_validation_is_too_small_to_choose(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=24, n_test=2)
+    trainer = Trainer(_config(data, tmp_path / "run", val_every=6), progress=False)
+    assert 0 < len(trainer.data.val_frames) < 20
+    trainer.run()
+    a = load_checkpoint(tmp_path / "run" / "best.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "run" / "last.safetensors").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_frozen_training_restores_the_callers_thread_count(tmp_path: Path) -> None:
+    data = make_strip_dataset(tmp_path / "data", n_train=16, n_test=2)
+    trainer = Trainer(_config(data, tmp_path / "run", freeze_backbone=True, min_steps=0), progress=False)
+    before = torch.get_num_threads()
+    trainer.run()
+    assert torch.get_num_threads() == before

@@ -169,6 +169,9 @@ class Trainer:
         if resume_meta is not None:
             self._load_state()
         self.features = self._prepare_features() if cached else None
+        # Fewer than MIN_SELECTION_FRAMES validation frames make "best" a coin toss (a median
+        # over 4 frames): best.safetensors is then the latest, converged model.
+        self._best_is_latest = 0 < len(self.data.val_frames) < MIN_SELECTION_FRAMES
         if resume_meta is None:  # a resumed model already holds its feature statistics
             self._init_feature_stats()
         # DDP under torchrun (training/distributed.py); a plain wrapper otherwise.
@@ -412,11 +415,14 @@ class Trainer:
         }
 
     def _write_checkpoints(self, epoch: int, metadata: dict) -> None:
-        """last + resumable state now; best from its in-memory copy (all atomic)."""
+        """last + resumable state now; best from its in-memory copy, or the model itself when
+        best is the latest (all atomic)."""
         if self._pending_best is not None:
             best_model, best_meta = self._pending_best
             save_checkpoint(self.out / "best.safetensors", best_model, best_meta, half=self.config.save_half)
             self._pending_best = None
+        elif self._best_is_latest:
+            save_checkpoint(self.out / "best.safetensors", self.model, metadata, half=self.config.save_half)
         save_checkpoint(self.out / "last.safetensors", self.model, metadata, half=self.config.save_half)
         self._save_state(epoch, metadata)
 
@@ -426,16 +432,26 @@ class Trainer:
         return (epoch + 1) % every == 0 or epoch + 1 == self.epochs
 
     def run(self) -> Path:
+        """Train to the planned epoch; the path of best.safetensors."""
+        threads = torch.get_num_threads()
+        if self.features is not None and self.stages is None and self.config.threads == 0 \
+                and self.device.type == "cpu":
+            # Head-only steps are tiny matrix products: extra intra-op threads only add barrier
+            # waits (on a loaded 2-core machine a step took ~0.8 s with 2 threads). Restored
+            # afterwards, so a caller (benchmark latency, evaluation) keeps its own setting.
+            torch.set_num_threads(1)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> Path:
         best_path = self.out / "best.safetensors"
         self._pending_best = None
         last_save = time.monotonic()
         if self.progress and self.epochs != self.config.epochs:
             print(f"{self.epochs} epochs (--epochs {self.config.epochs} raised to reach "
                   f"--min-steps {self.config.min_steps})", flush=True)
-        if self.features is not None and self.config.threads == 0 and self.device.type == "cpu":
-            # Head-only steps are tiny matrix products: extra intra-op threads only add barrier
-            # waits (on a loaded 2-core machine a step took ~0.8 s with 2 threads).
-            torch.set_num_threads(1)
         for epoch in range(self.start_epoch, self.epochs):
             t0 = time.perf_counter()
             row = self._train_epoch(epoch)
@@ -452,10 +468,9 @@ class Trainer:
             else:
                 metric = row.get("train_total", math.inf)
             metadata = self._metadata(epoch, validation)
-            # Fewer than MIN_SELECTION_FRAMES validation frames make "best" a coin toss (a
-            # median over 4 frames): then best.safetensors is the latest, converged model.
-            selects = validation is not None and len(self.data.val_frames) >= MIN_SELECTION_FRAMES
-            if metric <= self.best_metric or not selects or not (best_path.exists() or self._pending_best):
+            if self._best_is_latest:  # written from the model itself with last (no copy per epoch)
+                self.best_metric, self.best_epoch = metric, epoch
+            elif metric <= self.best_metric or not (best_path.exists() or self._pending_best):
                 self.best_metric, self.best_epoch = metric, epoch
                 self._pending_best = (copy.deepcopy(self.model).cpu(), metadata)
             # Checkpoints are written at most every save_every_s (and always at the end):
