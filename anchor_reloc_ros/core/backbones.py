@@ -156,13 +156,15 @@ def get_backbone_spec(name: str) -> BackboneSpec:
 
 
 # --- stages: split a backbone into a frozen prefix and a trainable suffix --------------
-class _LiteStem(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
+class _LiteConvBnSwish(nn.Module):
+    """The stem (``_conv_stem``, ``_bn0``) or the 1x1 head (``_conv_head``, ``_bn1``), then swish."""
+
+    def __init__(self, net: nn.Module, conv: str, bn: str) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.conv, self.bn = net, conv, bn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net._swish(self.net._bn0(self.net._conv_stem(x)))
+        return self.net._swish(getattr(self.net, self.bn)(getattr(self.net, self.conv)(x)))
 
 
 class _LiteBlocks(nn.Module):
@@ -179,22 +181,14 @@ class _LiteBlocks(nn.Module):
         return x
 
 
-class _LiteHead(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net._swish(self.net._bn1(self.net._conv_head(x)))
-
-
 def _lite_stages(trunk: nn.Module) -> list[nn.Module]:
     """The paper's 9 stages: stem, 7 MBConv stages (a new one where the width changes), 1x1 head."""
     net = trunk.net
     starts = [i for i, b in enumerate(net._blocks)
               if i == 0 or b._block_args.input_filters != b._block_args.output_filters]
     bounds = starts + [len(net._blocks)]
-    return [_LiteStem(net)] + [_LiteBlocks(net, a, b) for a, b in zip(bounds, bounds[1:])] + [_LiteHead(net)]
+    return ([_LiteConvBnSwish(net, "_conv_stem", "_bn0")] + [_LiteBlocks(net, a, b) for a, b in zip(bounds, bounds[1:])]
+            + [_LiteConvBnSwish(net, "_conv_head", "_bn1")])
 
 
 def _children_stages(trunk: nn.Module) -> list[nn.Module]:
