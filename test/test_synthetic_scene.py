@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
 from anchor_reloc_ros.data.cambridge import read_cambridge
 from anchor_reloc_ros.data.synthetic import generate, renderer as renderer_mod
@@ -32,7 +33,7 @@ def _egl_missing_reason() -> str | None:
 _NO_EGL = _egl_missing_reason()
 needs_egl = pytest.mark.skipif(_NO_EGL is not None, reason=f"no headless OpenGL here: {_NO_EGL}")
 
-SMALL = dict(preset="street", seed=3, width=160, height=120, train_frames=20, test_frames=10)
+SMALL = dict(preset="street", seed=3, width=160, height=120, train_frames=20, test_frames=10, val_frames=6)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +59,12 @@ def _read_camera_yaml(path: Path) -> tuple[int, int, np.ndarray]:
 @needs_egl
 def test_small_scene_is_readable(small_scene: Path) -> None:
     info = json.loads((small_scene / "scene.json").read_text())
-    assert info["counts"] == {"train": 20, "test": 10}
+    assert info["counts"] == {"train": 20, "test": 10, "val": 6}
     assert info["world_up_axis"] == "z" and info["preset"] == "street" and info["size"] == [160, 120]
     assert 150.0 <= info["route_length_m"] <= 300.0
     width, height, K = _read_camera_yaml(small_scene / "camera.yaml")
     assert (width, height) == (160, 120) and K[0, 0] > 0 and K[2, 2] == 1.0
-    for split, n in (("train", 20), ("test", 10)):
+    for split, n in (("train", 20), ("test", 10), ("val", 6)):
         dataset = read_cambridge(small_scene, split)
         assert len(dataset) == n
         image = cv2.imread(str(dataset.frames[0].image_path))
@@ -122,7 +123,7 @@ def test_stored_poses_and_intrinsics_reproduce_the_rendered_camera(small_scene: 
 
 def test_train_and_test_walks_differ(tmp_path: Path) -> None:
     plan = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5))  # default counts, no rendering
-    train, test = plan.splits
+    train, test, _val = plan.splits
     assert (len(train.walk), len(test.walk)) == (800, 300) and test.groups == (STATIC, TEST_ONLY)
     assert train.groups == (STATIC,)
     lat_train, lat_test = np.abs(train.walk.lateral), np.abs(test.walk.lateral)
@@ -139,6 +140,25 @@ def test_train_and_test_walks_differ(tmp_path: Path) -> None:
     # Test-only occluders keep clear of the test walker's corridor.
     near = np.linalg.norm(plan.layout.test_occluders[None, :, :2] - test.walk.positions[:, None, :2], axis=2)
     assert near.min() > 0.5
+
+
+def test_val_walk_is_shifted_like_test_and_leaves_train_and_test_unchanged(tmp_path: Path) -> None:
+    plan = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5))
+    train, test, val = plan.splits
+    assert val.name == "val" and len(val.walk) == 150 and val.groups == (STATIC,)  # no test-only occluders
+    assert np.abs(val.walk.lateral).mean() > np.abs(train.walk.lateral).mean() + 0.3
+    for other in (train, test):  # its own sun: neither the training nor the test light
+        angle = np.degrees(np.arccos(np.clip(np.dot(val.lighting.sun_dir, other.lighting.sun_dir), -1, 1)))
+        assert angle > 5.0
+    assert val.walk.timestamps[0] > test.walk.timestamps[-1]
+    without = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5, val_frames=0))
+    assert [s.name for s in without.splits] == ["train", "test"]
+    for a, b in zip(without.splits, (train, test)):  # the val walk draws from its own generator
+        np.testing.assert_array_equal(a.walk.positions, b.walk.positions)
+        np.testing.assert_array_equal(a.exposures, b.exposures)
+        assert a.lighting.sun_dir == b.lighting.sun_dir and a.lighting.exposure == b.lighting.exposure
+    with pytest.raises(ConfigError, match="val frames"):
+        plan_scene(SceneConfig(preset="street", out_dir=tmp_path, val_frames=1))
 
 
 @needs_egl

@@ -62,6 +62,18 @@ def detect_format(root: Path) -> str:
     )
 
 
+def has_split(root: Path | str, split: str) -> bool:
+    """Whether ``root`` ships its own list for ``split`` (Cambridge ``dataset_<split>.txt``,
+    7-Scenes ``ValSplit.txt``-style files); formats without split files say no."""
+    root = Path(root).expanduser()
+    fmt = detect_format(root)
+    if fmt == cambridge.FORMAT:
+        return cambridge.split_file(root, split).is_file()
+    if fmt == seven_scenes.FORMAT:
+        return split in seven_scenes.SPLIT_FILES and (root / seven_scenes.SPLIT_FILES[split]).is_file()
+    return False
+
+
 def load_dataset(root: Path | str, split: str = "train", **options: object) -> PoseDataset:
     """Detect the format of ``root`` and read its ``split``.
 

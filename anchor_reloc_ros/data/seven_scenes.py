@@ -25,7 +25,7 @@ from .frames import PosedFrame, PoseDataset
 from .text_lines import TextLine, parse_floats, parse_rotation, path_inside, read_text_lines
 
 FORMAT = "7scenes"
-SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt"}
+SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt", "val": "ValSplit.txt"}  # val: ours, optional
 IMAGE_SUFFIXES = (".color.png", ".color.jpg")
 
 _SEQUENCE_RE = re.compile(r"^(?:sequence|seq-?)(\d+)$", re.IGNORECASE)

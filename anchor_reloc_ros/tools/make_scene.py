@@ -23,8 +23,9 @@ def parse_size(text: str) -> tuple[int, int]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "make-scene",
-        help="render a synthetic posed route dataset (train and test walks)",
-        description="Render a TRAIN walk and a different TEST walk through a synthetic street, room or "
+        help="render a synthetic posed route dataset (train, test and val walks)",
+        description="Render a TRAIN walk, a different TEST walk and a VAL walk drawn like the test walk (no test-only "
+                    "occluders; training validates on it) through a synthetic street, room or "
                     "corridor headlessly (OpenGL over EGL on the CPU) into a Cambridge-format folder with "
                     "TUM ground truth, camera.yaml and scene.json.")
     parser.add_argument("--preset", choices=PRESET_NAMES, default="street", help="scene kind (default: street)")
@@ -33,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", default="320x240", help="image size WxH (default 320x240)")
     parser.add_argument("--train-frames", type=int, default=None, help="train frames (preset default if omitted)")
     parser.add_argument("--test-frames", type=int, default=None, help="test frames (preset default if omitted)")
+    parser.add_argument("--val-frames", type=int, default=None,
+                        help="val-walk frames (default: half the test frames; 0 for none)")
     parser.add_argument("--samples", type=int, default=4, choices=(0, 2, 4, 8), help="MSAA samples (default 4)")
     parser.set_defaults(handler=run)
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     width, height = parse_size(args.size)
     config = SceneConfig(preset=args.preset, out_dir=args.out, seed=args.seed, width=width, height=height,
-                         train_frames=args.train_frames, test_frames=args.test_frames, samples=args.samples)
+                         train_frames=args.train_frames, test_frames=args.test_frames, val_frames=args.val_frames,
+                         samples=args.samples)
     root = make_scene(config, log=lambda msg: print(msg, file=sys.stderr))
     print(root)
     return 0

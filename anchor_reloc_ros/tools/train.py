@@ -8,7 +8,7 @@ from ..core.anchors import UP_AXIS_CHOICES
 from ..core.backbones import BACKBONES
 from ..core.device import DEVICE_CHOICES
 from ..core.model import HEAD_TYPES, TRUNK_TYPES
-from ..training.config import TrainConfig, parse_image_size
+from ..training.config import VAL_SOURCES, TrainConfig, parse_image_size
 
 
 def add_model_arguments(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
@@ -81,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     p.add_argument("--head", default="anchor", choices=HEAD_TYPES)
     add_model_arguments(p, TrainConfig(Path("."), Path(".")))
+    p.add_argument("--val-source", choices=VAL_SOURCES, default=TrainConfig.val_source,
+                   help="validation frames: the dataset's own val split (a second walk; 'auto' uses it when "
+                        "present), or every --val-every-th training frame ('train')")
     p.add_argument("--val-every", type=int, default=10, help="hold out every n-th frame for validation (0 = none)")
     p.add_argument("--save-half", action="store_true", help="store fp16 weights")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train
 
     config = config_from_args(args, args.data, args.out, val_every=args.val_every,
-                              save_half=args.save_half, resume=args.resume, save_every_s=args.save_every,
+                              val_source=args.val_source, save_half=args.save_half, resume=args.resume, save_every_s=args.save_every,
                               kitti_test_every=args.kitti_test_every)
     best = train(config, progress=not args.quiet)
     print(f"best checkpoint: {best}")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if ctx.distributed and not hasattr(trainer_module, "current_context"):
             raise ConfigError("training/trainer.py has no DDP hook yet (see training/distributed.py)")
-        config = train_tool.config_from_args(args, args.data, args.out, val_every=args.val_every,
+        config = train_tool.config_from_args(args, args.data, args.out, val_every=args.val_every, val_source=args.val_source,
                                              save_half=args.save_half, resume=args.resume)
         trainer = trainer_module.Trainer(config, progress=ctx.is_main and not args.quiet)
         best = trainer.run()

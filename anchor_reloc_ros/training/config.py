@@ -7,6 +7,10 @@ from pathlib import Path
 from ..core.backbones import check_train_stages
 from ..core.errors import ConfigError
 
+# Where validation frames come from: "split" the dataset's own val split (required), "train"
+# every val_every-th training frame, "auto" the first when the dataset has one, else the second.
+VAL_SOURCES = ("auto", "split", "train")
+
 
 @dataclass
 class TrainConfig:
@@ -39,6 +43,7 @@ class TrainConfig:
                                      # (not for a backbone trained from scratch: its features move)
     augment: bool = True
     feature_cache_augmentations: int | None = None  # augmented copies cached with --freeze-backbone (None: auto)
+    val_source: str = "auto"               # auto: the dataset's own val split if it has one, else val_every
     val_every: int = 10                    # every n-th training frame held out for validation
     device: str = "auto"
     amp: bool = True                       # mixed precision on CUDA
@@ -61,6 +66,8 @@ class TrainConfig:
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.anchor_every >= 1, f"--anchor-every must be >= 1, got {self.anchor_every}"),
             (min(self.image_size) >= 32, f"--image-size must be at least 32 pixels, got {self.image_size}"),
+            (self.val_source in VAL_SOURCES,
+             f"--val-source must be one of {', '.join(VAL_SOURCES)}, got {self.val_source!r}"),
             (self.val_every == 0 or self.val_every >= 2, f"--val-every must be 0 or >= 2, got {self.val_every}"),
             (min(self.alpha1, self.alpha2, self.alpha3) >= 0, "loss weights must be >= 0"),
             (self.kitti_test_every >= 2, f"--kitti-test-every must be >= 2, got {self.kitti_test_every}"),

@@ -17,10 +17,9 @@ from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.errors import DatasetError
 from ..core.model import RelocNet
 from ..core.ood import DEFAULT_K, MAX_BANK_ROWS, METADATA_KEY, OodCalibration, knn_cosine_distance, make_bank
-from ..data.loader import load_dataset
 from .feature_cache import compute_features
 from .image_cache import load_images
-from .prepare import split_train_val
+from .prepare import train_val_frames
 
 QUANTILE = 0.99
 
@@ -73,8 +72,10 @@ def add_ood_to_checkpoint(weights: Path, data: Path, out: Path | None = None,
     """Calibrate an existing checkpoint on the training split of ``data`` (its own split rule)."""
     contents = load_checkpoint(Path(weights))
     training = contents.metadata.get("training", {})
-    dataset = load_dataset(Path(data), "train", kitti_test_every=int(training.get("kitti_test_every", 5)))
-    train_frames, val_frames = split_train_val(dataset.frames, int(training.get("val_every", 10)))
+    # Checkpoints older than val_source held validation out of the training walk.
+    _, train_frames, val_frames = train_val_frames(Path(data), str(training.get("val_source", "train")),
+                                                   int(training.get("val_every", 10)),
+                                                   int(training.get("kitti_test_every", 5)))
     step = max(1, len(train_frames) // MAX_BANK_ROWS)
     dev = torch.device(device)
     model = contents.model.to(dev)

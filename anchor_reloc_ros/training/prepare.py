@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..core.anchors import AnchorSet, RouteFrame, route_frame_from_trajectory, select_anchors
 from ..core.errors import DatasetError
 from ..data.frames import PosedFrame, PoseDataset
-from ..data.loader import load_dataset
+from ..data.loader import has_split, load_dataset
 from .config import TrainConfig
 from .image_cache import dataset_fingerprint, load_images
 from .targets import Targets, make_targets
@@ -46,16 +47,32 @@ def split_train_val(frames: list[PosedFrame], val_every: int) -> tuple[list[Pose
     return train, val
 
 
+def train_val_frames(root: Path, val_source: str, val_every: int,
+                     kitti_test_every: int | None = None) -> tuple[PoseDataset, list[PosedFrame], list[PosedFrame]]:
+    """The training split of ``root`` and its (train, validation) frames under ``val_source``.
+
+    A dataset's own val split (a second walk) validates honestly: frames held out from the
+    training walk sit a step away from training frames and favour whatever overfits.
+    """
+    dataset = load_dataset(root, "train", kitti_test_every=kitti_test_every)
+    if val_source == "split" or (val_source == "auto" and has_split(root, "val")):
+        if not has_split(root, "val"):
+            raise DatasetError(f"--val-source split: {root} has no val split (dataset_val.txt or ValSplit.txt)")
+        return dataset, list(dataset.frames), list(load_dataset(root, "val").frames)
+    train, val = split_train_val(dataset.frames, val_every)
+    return dataset, train, val
+
+
 def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> PreparedData:
     """Load the training split and derive everything the loop needs.
 
     ``anchors_from`` (a checkpoint's metadata) reuses a stored route frame and anchors,
     which keeps a resumed run identical to the original.
     """
-    dataset = load_dataset(config.data, "train", kitti_test_every=config.kitti_test_every)
+    dataset, train_frames, val_frames = train_val_frames(config.data, config.val_source, config.val_every,
+                                                         config.kitti_test_every)
     if len(dataset) == 0:
         raise DatasetError(f"the training split of {config.data} has no frames")
-    train_frames, val_frames = split_train_val(dataset.frames, config.val_every)
     all_p, all_q = dataset.positions(), dataset.quaternions()
     if anchors_from is not None:
         frame = RouteFrame.from_dict(anchors_from["route_frame"])

@@ -1,7 +1,7 @@
 """Refit an existing checkpoint's uncertainty calibration on its held-out validation frames.
 
 The validation frames are the ones the trainer held out of the checkpoint's own training
-set (``split_train_val`` with the checkpoint's ``val_every``), so the dataset must be the
+set (``train_val_frames`` with the checkpoint's ``val_source`` and ``val_every``), so the dataset must be the
 one it was trained on (same fingerprint). Only the ``calibration`` metadata changes; the
 weights are written back unchanged (fp16 stays fp16).
 """
@@ -18,11 +18,10 @@ from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.decoding import DecodeOptions, UncertaintyCalibration
 from ..core.errors import ConfigError
 from ..core.localizer import Localizer
-from ..data.loader import load_dataset
 from ..core.uncertainty import uncertainty_summary
 from .calibration import calibrate
 from .image_cache import dataset_fingerprint, load_images
-from .prepare import split_train_val
+from .prepare import train_val_frames
 
 
 @dataclass
@@ -41,11 +40,12 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto") -> R
                           "(recalibrate first, then export to ONNX)")
     contents = load_checkpoint(weights)
     meta = contents.metadata
-    dataset = load_dataset(data, "train")
+    training = meta["training"]
+    dataset, _, val = train_val_frames(data, str(training.get("val_source", "train")), int(training["val_every"]),
+                                       int(training.get("kitti_test_every", 5)))
     if dataset_fingerprint(dataset.frames) != meta.get("dataset", {}).get("fingerprint"):
         raise ConfigError(f"{data} is not the training set of {weights} (dataset fingerprint differs): "
                           "only that set's held-out validation frames are known to be unseen")
-    _, val = split_train_val(dataset.frames, int(meta["training"]["val_every"]))
     if not val:
         raise ConfigError(f"{weights} was trained without validation frames (val_every "
                           f"{meta['training']['val_every']}): nothing held out to calibrate on")

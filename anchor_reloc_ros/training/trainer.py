@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -269,7 +269,9 @@ class Trainer:
         c = self.config
         copies = cached_view_count(c, len(self.data.train_frames))
         parts = {"fingerprint": self.data.fingerprint, "backbone": c.backbone, "pretrained": c.pretrained,
-                 "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every}
+                 "size": list(c.image_size), "copies": copies, "seed": c.seed, "val_every": c.val_every,
+                 "val_source": c.val_source,
+                 "augment": asdict(self.augment_params) if self.augment_params else None}
         encode = lambda images, aug=None: compute_features(self.model, images, self.device, aug)  # noqa: E731
         path = c.feature_cache or self.out / "feature_cache.safetensors"
         if self.stages is not None:

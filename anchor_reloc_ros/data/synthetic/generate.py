@@ -1,4 +1,10 @@
-"""``make_scene``: render a posed TRAIN walk and a different TEST walk into a Cambridge-style folder."""
+"""``make_scene``: render a posed TRAIN walk, a different TEST walk and a VAL walk into a Cambridge-style folder.
+
+The VAL walk is drawn like the test walk (test-style offsets and an independently drawn
+sun shift) but without the test-only occluders, so a training run can choose its
+checkpoint and calibrate its covariance on frames that differ from training the way
+test frames do, without ever seeing the test walk.
+"""
 from __future__ import annotations
 
 import time
@@ -22,8 +28,8 @@ from .walks import Walk, sample_walk
 from .writer import PngWriter, write_camera_yaml, write_scene_json
 
 GENERATOR_VERSION = 1
-OUTPUT_NAMES = frozenset({"seq-train", "seq-test", "dataset_train.txt", "dataset_test.txt", "train_gt.tum",
-                          "test_gt.tum", "camera.yaml", "scene.json"})
+OUTPUT_NAMES = frozenset({"seq-train", "seq-test", "seq-val", "dataset_train.txt", "dataset_test.txt",
+                          "dataset_val.txt", "train_gt.tum", "test_gt.tum", "val_gt.tum", "camera.yaml", "scene.json"})
 TRAIN_T0 = 100.0  # seconds; the test walk starts an hour after the train walk ends
 
 
@@ -38,6 +44,7 @@ class SceneConfig:
     height: int = 240
     train_frames: int | None = None
     test_frames: int | None = None
+    val_frames: int | None = None  # None: half the test walk's frames (at least 2); 0: no val walk
     samples: int = 4  # MSAA samples per pixel
 
 
@@ -50,14 +57,17 @@ class SplitPlan:
     groups: tuple[str, ...]
 
 
-def _validate(config: SceneConfig, preset: Preset) -> tuple[int, int]:
+def _validate(config: SceneConfig, preset: Preset) -> tuple[int, int, int]:
     if config.width < 16 or config.height < 16:
         raise ConfigError(f"image size {config.width}x{config.height} is too small (at least 16x16)")
     n_train = preset.train_frames if config.train_frames is None else config.train_frames
     n_test = preset.test_frames if config.test_frames is None else config.test_frames
+    n_val = max(2, n_test // 2) if config.val_frames is None else config.val_frames
     if n_train < 2 or n_test < 2:
         raise ConfigError(f"need at least 2 train and 2 test frames, got {n_train} and {n_test}")
-    return n_train, n_test
+    if n_val == 1 or n_val < 0:
+        raise ConfigError(f"need 0 (no val walk) or at least 2 val frames, got {n_val}")
+    return n_train, n_test, n_val
 
 
 def _prepare_output(out: Path) -> None:
@@ -70,26 +80,38 @@ def _prepare_output(out: Path) -> None:
                           "choose an empty or new folder")
     for old in out.glob("seq-*/frame*.png"):
         old.unlink()
+    for stale in ("dataset_val.txt", "val_gt.tum"):  # a val-less re-render must not keep an old val list
+        (out / stale).unlink(missing_ok=True)
+
+
+def _shifted_light(rng: np.random.Generator, preset: Preset, train_light: Lighting) -> Lighting:
+    """A pass lit like the test walk: sun azimuth rotated, exposure scaled (preset ranges)."""
+    train_az = np.degrees(np.arctan2(train_light.sun_dir[1], train_light.sun_dir[0]))
+    shift = rng.uniform(*preset.test_sun_shift_deg) * rng.choice([-1.0, 1.0])
+    scale = rng.uniform(*preset.test_exposure_scale) ** rng.choice([-1.0, 1.0])
+    return replace(preset.lighting.sample(rng, azimuth_deg=train_az + shift),
+                   exposure=float(train_light.exposure * scale))
 
 
 def _plan_splits(rngs: list[np.random.Generator], preset: Preset, layout: SceneLayout,
-                 n_train: int, n_test: int) -> list[SplitPlan]:
-    r_train, r_test, r_light = rngs
+                 n_train: int, n_test: int, n_val: int) -> list[SplitPlan]:
+    # The val walk draws from its own generator, so train and test are identical with or without it.
+    r_train, r_test, r_light, r_val = rngs
     style = preset.lighting
     train_light = style.sample(r_light)
-    train_az = np.degrees(np.arctan2(train_light.sun_dir[1], train_light.sun_dir[0]))
-    shift = r_light.uniform(*preset.test_sun_shift_deg) * r_light.choice([-1.0, 1.0])
-    scale = r_light.uniform(*preset.test_exposure_scale) ** r_light.choice([-1.0, 1.0])
-    test_light = replace(style.sample(r_light, azimuth_deg=train_az + shift),
-                         exposure=float(train_light.exposure * scale))
+    test_light = _shifted_light(r_light, preset, train_light)
     train = sample_walk(r_train, layout.route, layout.train_s, n_train, preset.train_style,
                         layout.lateral_limit, TRAIN_T0)
     test = sample_walk(r_test, layout.route, layout.test_s, n_test, preset.test_style,
                        layout.lateral_limit, float(train.timestamps[-1]) + 3600.0)
+    passes = [("train", train, train_light, (STATIC,), r_light), ("test", test, test_light, (STATIC, TEST_ONLY), r_light)]
+    if n_val:
+        val = sample_walk(r_val, layout.route, layout.test_s, n_val, preset.test_style,
+                          layout.lateral_limit, float(test.timestamps[-1]) + 3600.0)
+        passes.append(("val", val, _shifted_light(r_val, preset, train_light), (STATIC,), r_val))
     plans = []
-    for name, walk, light, groups in (("train", train, train_light, (STATIC,)),
-                                      ("test", test, test_light, (STATIC, TEST_ONLY))):
-        wobble = 1.0 + style.exposure_wobble * smooth_noise(r_light, walk.timestamps, 30.0)
+    for name, walk, light, groups, rng in passes:
+        wobble = 1.0 + style.exposure_wobble * smooth_noise(rng, walk.timestamps, 30.0)
         plans.append(SplitPlan(name, walk, light, light.exposure * wobble, groups))
     return plans
 
@@ -109,20 +131,20 @@ class ScenePlan:
 def plan_scene(config: SceneConfig) -> ScenePlan:
     """Build textures, layout and walks for ``config`` (deterministic in the seed; no rendering)."""
     preset = get_preset(config.preset)
-    n_train, n_test = _validate(config, preset)
-    seeds = np.random.SeedSequence(config.seed).spawn(5)
+    n_train, n_test, n_val = _validate(config, preset)
+    seeds = np.random.SeedSequence(config.seed).spawn(6)  # the first five as before the val walk existed
     rng_tex, rng_layout, *rng_walks = (np.random.default_rng(s) for s in seeds)
     textures = build_textures(rng_tex)
     layout = preset.build(rng_layout, textures)
     camera = PinholeCamera.from_hfov(config.width, config.height, preset.hfov_deg)
-    splits = _plan_splits(rng_walks, preset, layout, n_train, n_test)
+    splits = _plan_splits(rng_walks, preset, layout, n_train, n_test, n_val)
     return ScenePlan(config, camera, textures, layout, preset, splits)
 
 
 def render_frame(renderer: SceneRenderer, split: SplitPlan, i: int) -> np.ndarray:
     """Frame ``i`` of a split exactly as ``make_scene`` writes it (RGB uint8)."""
     lighting = replace(split.lighting, exposure=float(split.exposures[i]))
-    seed_base = 0.5 if split.name == "test" else 0.0
+    seed_base = {"train": 0.0, "test": 0.5, "val": 0.25}[split.name]
     return renderer.render(split.walk.T_world_cam(i), lighting, split.groups,
                            noise_seed=(seed_base + 0.6180339887 * i) % 1.0)
 
