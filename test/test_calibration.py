@@ -138,3 +138,27 @@ def test_calibrate_cli_refuses_another_dataset(tiny_checkpoint: Path, tmp_path: 
     assert main(["calibrate", "--weights", str(tmp_path / "x.onnx"), "--data", str(other),
                  "--out", str(tmp_path / "y.safetensors")]) == 2
     assert ".safetensors checkpoint" in capsys.readouterr().err
+
+
+def test_calibrate_and_calibrate_ood_can_use_the_datasets_val_split(tiny_checkpoint: Path, strip_dataset: Path,
+                                                                    tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from anchor_reloc_ros.data.cambridge import write_cambridge_split
+
+    data = shutil.copytree(strip_dataset, tmp_path / "data")
+    write_cambridge_split(data, "val", load_dataset(data, "test").frames[:5])  # a second walk
+    out = tmp_path / "on_val.safetensors"
+    # The checkpoint held out every 6th training frame: that rule stays unless asked otherwise.
+    assert main(["calibrate", "--weights", str(tiny_checkpoint), "--data", str(data), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    assert read_metadata(out)["recalibrated"]["val_frames"] == 8
+    assert main(["calibrate", "--weights", str(tiny_checkpoint), "--data", str(data), "--out", str(out),
+                 "--device", "cpu", "--val-split"]) == 0
+    assert read_metadata(out)["recalibrated"]["val_frames"] == 5
+    assert main(["calibrate-ood", "--weights", str(out), "--data", str(data), "--val-split"]) == 0
+    assert "of 5 validation frames" in capsys.readouterr().out
+    assert main(["calibrate", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
+                 "--out", str(out), "--val-split"]) == 2
+    assert "has no val split" in capsys.readouterr().err

@@ -215,15 +215,16 @@ def test_validation_comes_from_the_datasets_val_split_when_it_has_one(tmp_path: 
     from anchor_reloc_ros.training.prepare import train_val_frames
 
     data = make_strip_dataset(tmp_path / "data", n_train=20)
-    _, train, val = train_val_frames(data, "auto", 5)  # no val split: every 5th training frame
-    assert (len(train), len(val)) == (16, 4)
+    s = train_val_frames(data, "auto", 5)  # no val split: every 5th training frame
+    assert (len(s.train), len(s.val), s.source) == (16, 4, "train")
     with pytest.raises(DatasetError, match="has no val split"):
         train_val_frames(data, "split", 5)
     write_cambridge_split(data, "val", read_cambridge(data, "test").frames[:3])  # a second walk
-    _, train, val = train_val_frames(data, "auto", 5)
-    assert len(train) == 20 and [f.name for f in val] == [f.name for f in read_cambridge(data, "test").frames[:3]]
-    _, train, val = train_val_frames(data, "train", 5)  # the old rule on request
-    assert (len(train), len(val)) == (16, 4)
+    s = train_val_frames(data, "auto", 5)
+    assert len(s.train) == 20 and s.source == "split"
+    assert [f.name for f in s.val] == [f.name for f in read_cambridge(data, "test").frames[:3]]
+    s = train_val_frames(data, "train", 5)  # the old rule on request
+    assert (len(s.train), len(s.val), s.source) == (16, 4, "train")
     trainer = Trainer(_config(data, tmp_path / "run", val_every=5), progress=False)
     assert len(trainer.data.val_frames) == 3 and len(trainer.data.train_frames) == 20
     with pytest.raises(ConfigError, match="--val-source"):

@@ -16,14 +16,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
     p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_val_split_argument(p)
     p.set_defaults(handler=run)
+
+
+def add_val_split_argument(p: argparse.ArgumentParser) -> None:
+    """``--val-split``, shared with ``calibrate-ood``."""
+    p.add_argument("--val-split", action="store_true",
+                   help="use the dataset's own val split (a second walk, never trained on) instead of the "
+                        "checkpoint's validation rule")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.uncertainty import format_uncertainty
     from ..training.recalibrate import recalibrate
 
-    r = recalibrate(args.weights, args.data, args.out, args.device)
+    r = recalibrate(args.weights, args.data, args.out, args.device, args.val_split)
     c = r.calibration
     floor_m = float(c.position_cov.trace()) ** 0.5
     print(f"wrote {args.out}: mixture temperature {c.uncertainty_temperature:g} "

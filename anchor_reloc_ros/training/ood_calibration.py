@@ -19,7 +19,7 @@ from ..core.model import RelocNet
 from ..core.ood import DEFAULT_K, MAX_BANK_ROWS, METADATA_KEY, OodCalibration, knn_cosine_distance, make_bank
 from .feature_cache import compute_features
 from .image_cache import load_images
-from .prepare import train_val_frames
+from .prepare import checkpoint_train_val_frames
 
 QUANTILE = 0.99
 
@@ -68,14 +68,12 @@ def calibrate_run_checkpoints(paths: list[Path], train_feat_NF: torch.Tensor | N
 
 
 def add_ood_to_checkpoint(weights: Path, data: Path, out: Path | None = None,
-                          device: str = "cpu") -> OodCalibration:
-    """Calibrate an existing checkpoint on the training split of ``data`` (its own split rule)."""
+                          device: str = "cpu", val_split: bool = False) -> OodCalibration:
+    """Calibrate an existing checkpoint on the training split of ``data`` (its own split rule,
+    or the dataset's val split with ``val_split``)."""
     contents = load_checkpoint(Path(weights))
-    training = contents.metadata.get("training", {})
-    # Checkpoints older than val_source held validation out of the training walk.
-    _, train_frames, val_frames = train_val_frames(Path(data), str(training.get("val_source", "train")),
-                                                   int(training.get("val_every", 10)),
-                                                   int(training.get("kitti_test_every", 5)))
+    splits = checkpoint_train_val_frames(Path(data), contents.metadata, val_split)
+    train_frames, val_frames = splits.train, splits.val
     step = max(1, len(train_frames) // MAX_BANK_ROWS)
     dev = torch.device(device)
     model = contents.model.to(dev)

@@ -27,6 +27,7 @@ class PreparedData:
     train_images: np.ndarray  # (N, H, W, 3) uint8 at the input size
     val_images: np.ndarray
     fingerprint: str
+    val_source: str  # resolved: "split" or "train"
 
     def anchor_metadata(self) -> dict:
         if self.anchors is None:
@@ -47,9 +48,17 @@ def split_train_val(frames: list[PosedFrame], val_every: int) -> tuple[list[Pose
     return train, val
 
 
+@dataclass(frozen=True)
+class TrainValFrames:
+    dataset: PoseDataset       # the training split
+    train: list[PosedFrame]
+    val: list[PosedFrame]
+    source: str                # "split" (the dataset's val split) or "train" (held out of it)
+
+
 def train_val_frames(root: Path, val_source: str, val_every: int,
-                     kitti_test_every: int | None = None) -> tuple[PoseDataset, list[PosedFrame], list[PosedFrame]]:
-    """The training split of ``root`` and its (train, validation) frames under ``val_source``.
+                     kitti_test_every: int | None = None) -> TrainValFrames:
+    """The training split of ``root`` and its train / validation frames under ``val_source``.
 
     A dataset's own val split (a second walk) validates honestly: frames held out from the
     training walk sit a step away from training frames and favour whatever overfits.
@@ -58,9 +67,21 @@ def train_val_frames(root: Path, val_source: str, val_every: int,
     if val_source == "split" or (val_source == "auto" and has_split(root, "val")):
         if not has_split(root, "val"):
             raise DatasetError(f"--val-source split: {root} has no val split (dataset_val.txt or ValSplit.txt)")
-        return dataset, list(dataset.frames), list(load_dataset(root, "val").frames)
+        return TrainValFrames(dataset, list(dataset.frames), list(load_dataset(root, "val").frames), "split")
     train, val = split_train_val(dataset.frames, val_every)
-    return dataset, train, val
+    return TrainValFrames(dataset, train, val, "train")
+
+
+def checkpoint_train_val_frames(data: Path, metadata: dict, val_split: bool = False) -> TrainValFrames:
+    """A checkpoint's training set of ``data`` and the validation frames its training used.
+
+    ``val_split`` takes the dataset's own val split instead, which no rule ever trains on.
+    Checkpoints older than the val split held validation out of the training walk.
+    """
+    training = metadata.get("training", {})
+    source = "split" if val_split else str(metadata.get("dataset", {}).get("val_source", "train"))
+    return train_val_frames(Path(data), source, int(training.get("val_every", 10)),
+                            int(training.get("kitti_test_every", 5)))
 
 
 def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> PreparedData:
@@ -69,8 +90,8 @@ def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> Prepa
     ``anchors_from`` (a checkpoint's metadata) reuses a stored route frame and anchors,
     which keeps a resumed run identical to the original.
     """
-    dataset, train_frames, val_frames = train_val_frames(config.data, config.val_source, config.val_every,
-                                                         config.kitti_test_every)
+    splits = train_val_frames(config.data, config.val_source, config.val_every, config.kitti_test_every)
+    dataset, train_frames, val_frames = splits.dataset, splits.train, splits.val
     if len(dataset) == 0:
         raise DatasetError(f"the training split of {config.data} has no frames")
     all_p, all_q = dataset.positions(), dataset.quaternions()
@@ -95,5 +116,5 @@ def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> Prepa
         train_targets=targets(train_frames), val_targets=targets(val_frames),
         train_images=load_images(train_frames, config.image_size),
         val_images=load_images(val_frames, config.image_size),
-        fingerprint=dataset_fingerprint(dataset.frames),
+        fingerprint=dataset_fingerprint(dataset.frames), val_source=splits.source,
     )

@@ -1,7 +1,8 @@
 """Refit an existing checkpoint's uncertainty calibration on its held-out validation frames.
 
 The validation frames are the ones the trainer held out of the checkpoint's own training
-set (``train_val_frames`` with the checkpoint's ``val_source`` and ``val_every``), so the dataset must be the
+set (``checkpoint_train_val_frames``: the rule its training resolved, or the dataset's own
+val split on request), so the dataset must be the
 one it was trained on (same fingerprint). Only the ``calibration`` metadata changes; the
 weights are written back unchanged (fp16 stays fp16).
 """
@@ -21,7 +22,7 @@ from ..core.localizer import Localizer
 from ..core.uncertainty import uncertainty_summary
 from .calibration import calibrate
 from .image_cache import dataset_fingerprint, load_images
-from .prepare import train_val_frames
+from .prepare import checkpoint_train_val_frames
 
 
 @dataclass
@@ -32,17 +33,17 @@ class Recalibration:
     validation: dict[str, object]   # uncertainty_summary on the validation frames, argmax decode
 
 
-def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto") -> Recalibration:
-    """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames."""
+def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_split: bool = False) -> Recalibration:
+    """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames
+    (the checkpoint's rule, or the dataset's own val split with ``val_split``)."""
     weights, data = Path(weights), Path(data)
     if weights.suffix != ".safetensors":
         raise ConfigError(f"calibrate needs a .safetensors checkpoint, got {weights} "
                           "(recalibrate first, then export to ONNX)")
     contents = load_checkpoint(weights)
     meta = contents.metadata
-    training = meta["training"]
-    dataset, _, val = train_val_frames(data, str(training.get("val_source", "train")), int(training["val_every"]),
-                                       int(training.get("kitti_test_every", 5)))
+    splits = checkpoint_train_val_frames(data, meta, val_split)
+    dataset, val = splits.dataset, splits.val
     if dataset_fingerprint(dataset.frames) != meta.get("dataset", {}).get("fingerprint"):
         raise ConfigError(f"{data} is not the training set of {weights} (dataset fingerprint differs): "
                           "only that set's held-out validation frames are known to be unseen")

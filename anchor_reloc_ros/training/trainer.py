@@ -411,7 +411,7 @@ class Trainer:
             "augmentation": (self.augment_params.__dict__ if self.augment_params else None),
             "dataset": {"root": str(c.data), "format": self.data.dataset.format,
                         "fingerprint": self.data.fingerprint, "train_frames": len(self.data.train_frames),
-                        "val_frames": len(self.data.val_frames)},
+                        "val_frames": len(self.data.val_frames), "val_source": self.data.val_source},
             "metrics": metrics,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
