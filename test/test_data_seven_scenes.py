@@ -121,7 +121,12 @@ def test_missing_colour_image(scene: Path) -> None:
 
 
 def test_unknown_split_name(scene: Path) -> None:
-    with pytest.raises(DatasetError, match="not 'val'"):
+    with pytest.raises(DatasetError, match="not 'validation'"):
+        read_seven_scenes(scene, "validation")
+
+
+def test_a_missing_optional_val_split_names_its_file(scene: Path) -> None:
+    with pytest.raises(DatasetError, match="ValSplit.txt"):
         read_seven_scenes(scene, "val")
 
 
