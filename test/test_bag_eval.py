@@ -203,21 +203,23 @@ def test_wrong_backend_choice_exits_non_zero(tool: str, weights: str, options: l
     assert not out.exists()  # failed before writing anything
 
 
-def test_inference_arguments_defaults_and_live_threads() -> None:
+def test_inference_and_decode_arguments_round_trip() -> None:
     import argparse
 
-    from anchor_reloc_ros.core.backend_factory import InferenceOptions
-    from anchor_reloc_ros.evaluation.bag_eval import live_inference_options
-    from anchor_reloc_ros.tools.inference_args import add_inference_arguments, inference_options_from_args
+    from anchor_reloc_ros.core.inference_options import InferenceOptions
+    from anchor_reloc_ros.core.decoding import DecodeOptions
+    from anchor_reloc_ros.tools.inference_args import (add_decode_arguments, add_inference_arguments,
+                                                       decode_options_from_args, inference_options_from_args)
 
     parser = argparse.ArgumentParser()
     add_inference_arguments(parser)
+    add_decode_arguments(parser)
     assert inference_options_from_args(parser.parse_args([])) == InferenceOptions()
+    assert decode_options_from_args(parser.parse_args([])) == DecodeOptions()
     given = parser.parse_args(["--backend", "onnxruntime", "--device", "cpu", "--fp16", "--threads", "3",
-                               "--cuda-graphs"])
+                               "--cuda-graphs", "--decode", "fusion", "--top-k", "5"])
     assert inference_options_from_args(given) == InferenceOptions("onnxruntime", "cpu", True, 3, True)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--threads", "-1"])
-    # live mode: threads 0 leaves LiveOptions' own default (1 thread) in place
-    assert live_inference_options(InferenceOptions()) == {"backend": "auto", "device": "auto", "fp16": False}
-    assert live_inference_options(InferenceOptions(threads=2))["cpu_threads"] == 2
+    assert decode_options_from_args(given) == DecodeOptions("fusion", 5)
+    for bad in (["--threads", "-1"], ["--top-k", "0"], ["--backend", "openvino"], ["--decode", "mean"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)

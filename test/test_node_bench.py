@@ -11,6 +11,7 @@ pytest.importorskip("rclpy", reason="rclpy is not importable: the node benchmark
 pytest.importorskip("anchor_reloc_ros.msg", reason="the package's messages are not built (pip install -e .)")
 
 from anchor_reloc_ros.benchmarks.node_latency import NodeBenchConfig, _random_weights, main, synthetic_frames  # noqa: E402
+from anchor_reloc_ros.core.inference_options import InferenceOptions  # noqa: E402
 from anchor_reloc_ros.data.rosbag_estimates import POSE_TOPIC  # noqa: E402
 from anchor_reloc_ros.ros.live_session import LiveOptions, by_stamp, run_live  # noqa: E402
 
@@ -39,7 +40,8 @@ def test_parallel_workers_never_publish_backwards(tmp_path: Path) -> None:
     weights = _random_weights(config, tmp_path)
     frames, compressed = synthetic_frames(config.size_wh, "rgb8", 60, 60.0, 2000)
     run = run_live(frames, compressed, tmp_path / "node.log",
-                   LiveOptions(weights, device="cpu", cpu_threads=1, inference_workers=2, settle_s=1.0))
+                   LiveOptions(weights, InferenceOptions(device="cpu", threads=1), inference_workers=2,
+                               settle_s=1.0))
     poses = by_stamp(run.recorded, POSE_TOPIC)
     arrival_order = [stamp for stamp, _ in sorted(poses.items(), key=lambda item: item[1][0])]
     assert len(arrival_order) > 10

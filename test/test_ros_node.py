@@ -179,7 +179,7 @@ def test_bad_parameter_values_are_refused_with_a_reason(raw, name: str, value, r
     (result,) = raw.node.set_parameters([Parameter(name, value=value)])
     assert not result.successful
     assert reason in result.reason or reason.replace("-", "") in result.reason.lower()
-    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decode == "argmax"
+    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decoding.mode == "argmax"
 
 
 def test_min_confidence_gates_the_pose_but_not_the_debug(raw) -> None:

@@ -6,8 +6,9 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 import rclpy
@@ -15,6 +16,7 @@ import yaml
 from rcl_interfaces.msg import ParameterType
 
 from anchor_reloc_ros.core.errors import CheckpointError, ConfigError, DeviceError
+from anchor_reloc_ros.core.options import option_specs
 from anchor_reloc_ros.ros.node import AnchorRelocNode
 from anchor_reloc_ros.ros.parameters import PARAMETERS, NodeParams
 from checkpoint_helpers import rewrite_metadata, set_field
@@ -126,18 +128,30 @@ def test_node_starts_from_the_yaml_as_a_params_file(plumbing_checkpoint) -> None
             for spec in PARAMETERS:
                 expected = str(plumbing_checkpoint) if spec.name == "weights" else \
                     ("cpu" if spec.name == "device" else values[spec.name])
-                assert getattr(node.params, spec.name) == expected, spec.name
+                assert node.params.value(spec.name) == expected, spec.name
         finally:
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
 
 
+def _node_params_names() -> set[str]:
+    """NodeParams' fields, an embedded options dataclass standing for its node parameters."""
+    hints = get_type_hints(NodeParams)
+    names: set[str] = set()
+    for f in fields(NodeParams):
+        kind = hints[f.name]
+        names |= {s.parameter for s in option_specs(kind) if s.parameter} if is_dataclass(kind) else {f.name}
+    return names
+
+
 def test_node_params_yaml_and_launch_file_agree() -> None:
-    """Three hand-written lists of the parameters: the NodeParams dataclass, the YAML and the
-    keys the launch file overrides; each is checked against the declared PARAMETERS."""
+    """Three lists of the parameters: the NodeParams dataclass (with the options it embeds), the
+    hand-written YAML and the keys the launch file overrides; each is checked against the
+    declared PARAMETERS."""
     declared = {s.name for s in PARAMETERS}
-    assert {f.name for f in fields(NodeParams)} == declared
+    assert len(declared) == len(PARAMETERS)  # no name declared twice
+    assert _node_params_names() == declared
     assert set(_yaml_params()) == declared
     launch_keys = set(re.findall(r'overrides\["(\w+)"\]', LAUNCH_PATH.read_text()))
     assert "weights" in launch_keys and launch_keys - RCLPY_BUILTIN <= declared, launch_keys

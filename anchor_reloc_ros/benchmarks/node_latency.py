@@ -29,18 +29,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.inference_options import InferenceOptions
+from ..core.options import add_arguments, from_args, option_specs
+
 DEFAULT_RATES = (30.0, 100.0)
+# What the node runs with; backend torch makes the random model a checkpoint, else an ONNX export.
+NODE_INFERENCE = InferenceOptions(device="cpu", threads=1)
 
 
 @dataclass
 class NodeBenchConfig:
     weights: Path | None = None          # .safetensors or .onnx; None: a random model
     backbone: str = "mobilenet_v3_large"
-    backend: str = "onnxruntime"         # for the random model; weights given: the node's auto
+    inference: InferenceOptions = NODE_INFERENCE   # the node's backend, device, fp16, cpu_threads
     size_wh: tuple[int, int] = (320, 240)
     encoding: str = "rgb8"               # rgb8 | bgr8 | jpeg
-    threads: int = 1                     # the node's cpu_threads
-    device: str = "cpu"
     workers: int = 1                     # the node's inference_workers
     closed_frames: int = 200
     rates_hz: tuple[float, ...] = DEFAULT_RATES
@@ -80,7 +83,7 @@ def _random_weights(config: NodeBenchConfig, folder: Path) -> Path:
     w, h = config.size_wh
     model = random_model(config.backbone)
     ckpt = random_checkpoint(model, (h, w), folder / f"random_{config.backbone}.safetensors")
-    if config.backend in ("onnxruntime", "tensorrt"):
+    if config.inference.backend != "torch":
         return export_model_onnx(model, read_metadata(ckpt), folder / f"random_{config.backbone}.onnx")
     return ckpt
 
@@ -125,9 +128,8 @@ def _phase(name: str, weights: Path, config: NodeBenchConfig, rate_hz: float, co
     from ..ros.live_session import LiveOptions, run_live
 
     frames, compressed = synthetic_frames(config.size_wh, config.encoding, count, rate_hz, 1000)
-    options = LiveOptions(weights, device=config.device, cpu_threads=config.threads,
-                          inference_workers=config.workers, closed_loop=closed_loop,
-                          settle_s=1.0)
+    options = LiveOptions(weights, config.inference, inference_workers=config.workers,
+                          closed_loop=closed_loop, settle_s=1.0)
     s = run_live(frames, compressed, log, options, what="the synthetic frames").stats
     phase = NodePhase(name, float(s["input_rate_hz"]), int(s["published"]), int(s["answered"]),
                       float(s["output_rate_hz"]), float(s["latency_p50_ms"]), float(s["latency_p95_ms"]),
@@ -164,7 +166,8 @@ def render_table(result: NodeBenchResult) -> str:
     c = result.config
     w, h = c["size_wh"]
     lines = [f"Node: {c.get('model_file')} ({c['backbone'] if not c['weights'] else 'given weights'}), "
-             f"{w}x{h} {c['encoding']}, node cpu_threads={c['threads']} inference_workers={c['workers']}, "
+             f"{w}x{h} {c['encoding']}, node cpu_threads={c['inference']['threads']} "
+             f"inference_workers={c['workers']}, "
              "publisher on the same machine (loopback shared memory)", "",
              "| phase | input Hz | output Hz | answered | latency p50 ms | latency p95 ms | "
              "Localizer p50 ms | overhead p50 | lost in transport | skipped while busy | superseded |",
@@ -177,29 +180,34 @@ def render_table(result: NodeBenchResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--weights", type=Path, help="checkpoint or ONNX export (default: a random model)")
     parser.add_argument("--backbone", default=NodeBenchConfig.backbone, help="backbone of the random model")
-    parser.add_argument("--backend", default=NodeBenchConfig.backend, choices=("torch", "onnxruntime"),
-                        help="runtime of the random model (given weights: by their file type)")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the camera frames")
     parser.add_argument("--encoding", default="rgb8", choices=["rgb8", "bgr8", "jpeg"])
-    parser.add_argument("--threads", type=int, default=1, help="the node's cpu_threads")
     parser.add_argument("--workers", type=int, default=1, help="the node's inference_workers")
-    parser.add_argument("--device", default="cpu", help="the node's device: cpu, cuda or auto")
+    node = add_arguments(parser.add_argument_group("the node's inference parameters"),
+                         (s for s in option_specs(NODE_INFERENCE) if s.parameter))  # no cuda_graphs
+    node["backend"].help += "; the random model is a checkpoint for torch, else an ONNX export"
     parser.add_argument("--frames", type=int, default=200, help="closed-loop frames")
     parser.add_argument("--rates", type=float, nargs="*", default=list(DEFAULT_RATES), help="input rates (Hz)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate phase")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
     parser.add_argument("--logs", type=Path, help="keep the node logs in this folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size must be WIDTHxHEIGHT, got {args.size!r}")
-    config = NodeBenchConfig(args.weights, args.backbone, args.backend, (w, h), args.encoding, args.threads,
-                             args.device, args.workers, args.frames, tuple(args.rates), args.seconds)
+    config = NodeBenchConfig(args.weights, args.backbone, from_args(NODE_INFERENCE, args), (w, h), args.encoding,
+                             args.workers, args.frames, tuple(args.rates), args.seconds)
     from ..core.errors import AnchorRelocError
 
     try:

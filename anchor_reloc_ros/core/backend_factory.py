@@ -6,29 +6,25 @@
   ``onnxruntime`` pick the CUDA provider when usable, else the CPU provider;
   ``tensorrt`` uses ORT's TensorRT provider and fails clearly without it.
 
-``InferenceOptions`` bundles the run-time choices the CLIs share (backend, device,
-fp16, CPU threads, CUDA graphs); ``tools.inference_args`` fills it from argparse.
+Its defaults are those of ``InferenceOptions`` (``core.inference_options``, re-exported
+here), the one definition of these options.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-from .backends import BACKEND_CHOICES, InferenceBackend, TorchBackend
+from .backends import InferenceBackend, TorchBackend
 from .checkpoint import load_checkpoint, read_metadata
-from .errors import ConfigError
+from .decoding import DecodeOptions
+from .inference_options import InferenceOptions, check_backend, is_onnx_path
 from .localizer import Localizer
 from .onnx_backend import OnnxBackend, select_providers
 from .onnx_export import onnx_checkpoint_contents, read_onnx_metadata
 from .torch_fast import CudaGraphBackend, set_cpu_threads
 
+__all__ = ["InferenceOptions", "is_onnx_path", "make_localizer", "read_weights_metadata"]
 log = logging.getLogger(__name__)
-ONNX_SUFFIX = ".onnx"
-
-
-def is_onnx_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def read_weights_metadata(path: str | Path) -> dict:
@@ -36,20 +32,11 @@ def read_weights_metadata(path: str | Path) -> dict:
     return read_onnx_metadata(path) if is_onnx_path(path) else read_metadata(Path(path))
 
 
-def _check_backend(backend: str, path: Path) -> None:
-    if backend not in BACKEND_CHOICES:
-        raise ConfigError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
-    if not is_onnx_path(path) and backend not in ("auto", "torch"):
-        raise ConfigError(f"backend={backend} runs exported ONNX models, but {path} is a torch checkpoint; "
-                          f"export it first: anchor-reloc export --weights {path} --format onnx --out MODEL.onnx")
-    if is_onnx_path(path) and backend == "torch":
-        raise ConfigError(f"backend=torch needs a .safetensors checkpoint, got the ONNX export {path}; "
-                          "use backend=onnxruntime (or auto)")
-
-
-def make_localizer(path: str | Path, backend: str = "auto", device: str = "auto", fp16: bool = False,
-                   decode: str = "argmax", top_k: int = 3, max_batch: int = 32, threads: int = 0,
-                   cuda_graphs: bool = False) -> Localizer:
+def make_localizer(path: str | Path, backend: str = InferenceOptions.backend,
+                   device: str = InferenceOptions.device, fp16: bool = InferenceOptions.fp16,
+                   decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k, max_batch: int = 32,
+                   threads: int = InferenceOptions.threads,
+                   cuda_graphs: bool = InferenceOptions.cuda_graphs) -> Localizer:
     """A Localizer for ``path`` on ``backend``.
 
     ``threads``: CPU threads (torch's process-wide setting, or ORT's session option);
@@ -58,7 +45,7 @@ def make_localizer(path: str | Path, backend: str = "auto", device: str = "auto"
     forward as CUDA graphs (CUDA only; lowest batch-1 latency).
     """
     path = Path(path)
-    _check_backend(backend, path)
+    check_backend(backend, path)
     if is_onnx_path(path):
         contents = onnx_checkpoint_contents(path)
         kind = "tensorrt" if backend == "tensorrt" else "onnxruntime"
@@ -77,27 +64,3 @@ def make_localizer(path: str | Path, backend: str = "auto", device: str = "auto"
             log.info("cuda_graphs ignored: the model runs on %s", engine.device)
     return Localizer(contents, device=device, fp16=fp16, decode=decode, top_k=top_k, max_batch=max_batch,
                      source=str(path), backend=engine)
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    """How a tool runs its model; ``threads`` 0 keeps the library default."""
-
-    backend: str = "auto"
-    device: str = "auto"
-    fp16: bool = False
-    threads: int = 0
-    cuda_graphs: bool = False
-
-    def __post_init__(self) -> None:
-        if self.threads < 0:
-            raise ConfigError(f"threads must be >= 0, got {self.threads}")
-
-    def check(self, weights: str | Path) -> None:
-        """Raise ``ConfigError`` for a bad backend/weights combination before anything heavy runs."""
-        _check_backend(self.backend, Path(weights))
-
-    def localizer(self, weights: str | Path, decode: str = "argmax", top_k: int = 3,
-                  max_batch: int = 32) -> Localizer:
-        return make_localizer(weights, self.backend, self.device, self.fp16, decode, top_k, max_batch,
-                              self.threads, self.cuda_graphs)

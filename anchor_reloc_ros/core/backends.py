@@ -12,11 +12,11 @@ from typing import Protocol
 import torch
 
 from .device import resolve_device
+from .inference_options import InferenceOptions
 from .model import RelocNet
 from .preprocessing import to_network_input
 
 log = logging.getLogger(__name__)
-BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "tensorrt")
 
 
 class InferenceBackend(Protocol):
@@ -31,7 +31,7 @@ class InferenceBackend(Protocol):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: RelocNet, device: str = "auto", fp16: bool = False,
+    def __init__(self, model: RelocNet, device: str = InferenceOptions.device, fp16: bool = InferenceOptions.fp16,
                  channels_last: bool | None = None) -> None:
         self.device = resolve_device(device)
         if fp16 and self.device.type != "cuda":

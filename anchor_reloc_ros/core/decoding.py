@@ -26,6 +26,7 @@ from .anchors import RouteFrame
 from .errors import ConfigError
 from .estimate import PoseEstimate
 from .geometry import quat_normalize
+from .options import option
 
 DECODE_MODES = ("argmax", "fusion")
 
@@ -108,8 +109,10 @@ class DecodeOptions:
     """How to turn hypotheses into one pose; immutable, so a decode in flight on another
     thread never sees half of a change (the node swaps the whole object)."""
 
-    mode: str = "argmax"
-    top_k: int = 3
+    mode: str = option("argmax", "argmax = the paper's most confident anchor; fusion = confidence-weighted "
+                       "fusion of the top_k anchors", choices=DECODE_MODES, flag="--decode", ros_name="decode")
+    top_k: int = option(3, "Anchors used by the fusion decoder and reported in AnchorDebug", range=(1, 1000),
+                        metavar="K")
 
     def __post_init__(self) -> None:
         if self.mode not in DECODE_MODES:
@@ -126,7 +129,8 @@ class Decoder:
     """
 
     def __init__(self, frame: RouteFrame, anchors_route: np.ndarray, anchor_dims: int,
-                 calibration: UncertaintyCalibration, mode: str = "argmax", top_k: int = 3) -> None:
+                 calibration: UncertaintyCalibration, mode: str = DecodeOptions.mode,
+                 top_k: int = DecodeOptions.top_k) -> None:
         self.frame = frame
         self.anchors_route = np.asarray(anchors_route, dtype=np.float64).reshape(-1, 3)
         self.anchor_dims = anchor_dims

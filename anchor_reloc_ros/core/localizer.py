@@ -17,13 +17,15 @@ from .backends import InferenceBackend, TorchBackend
 from .checkpoint import CheckpointContents, load_checkpoint
 from .decoding import DecodeOptions, Decoder
 from .estimate import PoseEstimate
+from .inference_options import InferenceOptions
 from .ood import OOD_SCORE_KEY
 from .preprocessing import as_image_list, to_batch_uint8
 
 
 class Localizer:
-    def __init__(self, contents: CheckpointContents, device: str = "auto", fp16: bool = False,
-                 decode: str = "argmax", top_k: int = 3, max_batch: int = 32,
+    def __init__(self, contents: CheckpointContents, device: str = InferenceOptions.device,
+                 fp16: bool = InferenceOptions.fp16,
+                 decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k, max_batch: int = 32,
                  source: str = "<memory>", backend: InferenceBackend | None = None) -> None:
         """``backend`` defaults to eager torch on ``device``; pass another to run elsewhere."""
         self.backend = backend or TorchBackend(contents.model, device, fp16)
@@ -39,8 +41,10 @@ class Localizer:
         self.max_batch = max(1, int(max_batch))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", fp16: bool = False,
-                        decode: str = "argmax", top_k: int = 3, max_batch: int = 32) -> "Localizer":
+    def from_checkpoint(cls, path: str | Path, device: str = InferenceOptions.device,
+                        fp16: bool = InferenceOptions.fp16,
+                        decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k,
+                        max_batch: int = 32) -> "Localizer":
         return cls(load_checkpoint(Path(path)), device=device, fp16=fp16, decode=decode,
                    top_k=top_k, max_batch=max_batch, source=str(path))
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, ConfigError, DeviceError
+from .inference_options import InferenceOptions
 from .onnx_export import INPUT_NAME
 from .preprocessing import to_planar_float32
 
@@ -38,7 +39,8 @@ def _cuda_usable(ep: str) -> bool:
     return ep in available_providers() and torch.cuda.is_available()
 
 
-def select_providers(kind: str = "onnxruntime", device: str = "auto", fp16: bool = False,
+def select_providers(kind: str = "onnxruntime", device: str = InferenceOptions.device,
+                     fp16: bool = InferenceOptions.fp16,
                      cache_dir: str | Path | None = None) -> list[Provider]:
     """Providers for ``kind`` (onnxruntime | tensorrt) on ``device`` (auto | cpu | cuda[:N])."""
     base, _, index = device.partition(":")
@@ -82,7 +84,8 @@ class OnnxBackend:
 
     device = torch.device("cpu")  # outputs are returned as CPU tensors
 
-    def __init__(self, model: str | Path | bytes, providers: Sequence[Provider] = (CPU_EP,), threads: int = 0,
+    def __init__(self, model: str | Path | bytes, providers: Sequence[Provider] = (CPU_EP,),
+                 threads: int = InferenceOptions.threads,
                  source: str | None = None) -> None:
         import onnxruntime as ort
 

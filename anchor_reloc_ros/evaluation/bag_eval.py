@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.anchors import RouteFrame
-from ..core.backend_factory import InferenceOptions, read_weights_metadata
+from ..core.backend_factory import read_weights_metadata
+from ..core.decoding import DecodeOptions
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
+from ..core.inference_options import InferenceOptions
 from ..core.localizer import Localizer
 from ..core.metrics import summarize_errors
 from ..core.trajectory import Trajectory
@@ -51,9 +53,8 @@ class BagEvalConfig:
     mode: str = "offline"
     rate: float = 1.0             # live: replay speed factor
     max_dt: float = 0.1           # s, largest gap to the bracketing ground-truth samples
-    inference: InferenceOptions = field(default_factory=InferenceOptions)
-    decode: str = "argmax"
-    top_k: int = 3
+    inference: InferenceOptions = field(default_factory=InferenceOptions)  # live: the node's parameters
+    decoding: DecodeOptions = field(default_factory=DecodeOptions)
     batch_size: int = 16
     decode_workers: int = field(default_factory=default_workers)  # offline: decode/resize threads
     plots: bool = True
@@ -204,7 +205,7 @@ def bag_eval(config: BagEvalConfig) -> tuple[EvaluationResult, dict[str, Path], 
 
 def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
              ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
-    localizer = config.inference.localizer(config.weights, config.decode, config.top_k, config.batch_size)
+    localizer = config.inference.localizer(config.weights, config.decoding, config.batch_size)
     stats = FrameStats()
     with BagReader(config.bag) as bag:
         frames, speed = localize_offline(bag, config.image_topic, localizer, config.batch_size, stats,
@@ -253,24 +254,15 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstima
                                               f"{Path(config.bag).name}: the gate")
 
 
-def live_inference_options(options: InferenceOptions) -> dict[str, object]:
-    """``LiveOptions`` keywords for the node; threads 0 keeps LiveOptions' own default (1 thread)."""
-    kwargs: dict[str, object] = {"backend": options.backend, "device": options.device, "fp16": options.fp16}
-    if options.threads > 0:
-        kwargs["cpu_threads"] = options.threads
-    return kwargs
-
-
 def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
           ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
-    from ..ros.bag_replay import LiveOptions, replay_live  # rclpy only when asked for
+    from ..ros.bag_replay import LiveOptions, node_threads, replay_live  # rclpy only when asked for
 
     anchors = anchors_from_weights(config.weights)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     recording = _fresh_output_bag(out / "estimates_bag")
-    options = LiveOptions(weights=Path(config.weights), decode=config.decode, top_k=config.top_k,
-                          rate=config.rate, **live_inference_options(config.inference))
+    options = LiveOptions(Path(config.weights), config.inference, config.decoding, rate=config.rate)
     run = replay_live(Path(config.bag), config.image_topic, recording, out / "node.log", options)
     frames = FrameEstimates(list(run.stamps_ns), list(run.indices),
                             [run.estimates.get(s) for s in run.stamps_ns])
@@ -278,13 +270,14 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, "decode": config.decode, "top_k": config.top_k, "device": options.device,
-        "backend": options.backend, "threads": options.cpu_threads,  # as given to the node
+        **common, "decode": config.decoding.mode, "top_k": config.decoding.top_k,
+        "device": config.inference.device, "backend": config.inference.backend,
+        "threads": node_threads(config.inference),  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
         **run.frame_stats.as_dict(), **run.stats,
         # the same metrics over the frames the node answered (the main ones count drops as failures)
         **{f"answered_{k}": v for k, v in processed.items()}}
-    paths = write_outputs(config, result, frames.sorted(), anchors, config.decode, extra,
+    paths = write_outputs(config, result, frames.sorted(), anchors, config.decoding.mode, extra,
                           recorded_bag=recording)
     paths["node_log"] = out / "node.log"
     return result, paths, extra

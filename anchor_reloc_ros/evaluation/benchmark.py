@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,38 +53,87 @@ class BenchmarkConfig:
     latency_frames: int = 30
 
 
+@dataclass(frozen=True)
+class SeedScore:
+    """One evaluated run of a method: its test summary's headline numbers."""
+
+    median_translation_m: float
+    median_rotation_deg: float
+    acc_05: float                   # acc_0.5m_5deg
+    acc_2: float                    # acc_2m_5deg
+    latency_ms: float
+    honesty: dict[str, float]       # HONESTY_KEYS
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, float], latency_ms: float) -> "SeedScore":
+        return cls(summary["median_translation_m"], summary["median_rotation_deg"], summary["acc_0.5m_5deg"],
+                   summary["acc_2m_5deg"], latency_ms,
+                   {k: float(summary.get(k, float("nan"))) for k in HONESTY_KEYS})
+
+
 @dataclass
 class MethodResult:
     name: str
-    medians_t: list[float] = field(default_factory=list)
-    medians_r: list[float] = field(default_factory=list)
-    acc_05: list[float] = field(default_factory=list)
-    acc_2: list[float] = field(default_factory=list)
-    latency_ms: list[float] = field(default_factory=list)
+    scores: list[SeedScore] = field(default_factory=list)
     model_mb: float = 0.0
     map_memory_bytes: int = 0
     map_memory_note: str = ""
-    honesty: list[dict[str, float]] = field(default_factory=list)
 
-    def add(self, summary: dict, latency_ms: float) -> None:
-        self.honesty.append({k: float(summary.get(k, float("nan"))) for k in HONESTY_KEYS})
-        self.medians_t.append(summary["median_translation_m"])
-        self.medians_r.append(summary["median_rotation_deg"])
-        self.acc_05.append(summary["acc_0.5m_5deg"])
-        self.acc_2.append(summary["acc_2m_5deg"])
-        self.latency_ms.append(latency_ms)
+    def add(self, summary: dict[str, float], latency_ms: float) -> None:
+        self.scores.append(SeedScore.from_summary(summary, latency_ms))
+
+    def _values(self, name: str) -> list[float]:
+        return [getattr(score, name) for score in self.scores]
+
+    @property
+    def mean_translation_m(self) -> float:
+        """Mean over seeds of the median translation error."""
+        return float(np.mean(self._values("median_translation_m")))
 
     def row(self) -> dict:
-        def ms(values: list[float]) -> tuple[float, float]:
+        def ms(name: str) -> tuple[float, float]:
+            values = self._values(name)
             return float(np.mean(values)), float(np.std(values))
 
-        return {"method": self.name, "median_translation_m": ms(self.medians_t),
-                "median_rotation_deg": ms(self.medians_r), "acc_0.5m_5deg": ms(self.acc_05),
-                "acc_2m_5deg": ms(self.acc_2), "latency_ms": float(np.median(self.latency_ms)),
+        return {"method": self.name, "median_translation_m": ms("median_translation_m"),
+                "median_rotation_deg": ms("median_rotation_deg"), "acc_0.5m_5deg": ms("acc_05"),
+                "acc_2m_5deg": ms("acc_2"), "latency_ms": float(np.median(self._values("latency_ms"))),
                 "model_mb": self.model_mb, "map_memory_bytes": self.map_memory_bytes,
-                "map_memory_note": self.map_memory_note, "seeds": len(self.medians_t),
-                "per_seed_median_translation_m": self.medians_t,
-                "covariance": {k: _mean_or_nan([h[k] for h in self.honesty]) for k in HONESTY_KEYS}}
+                "map_memory_note": self.map_memory_note, "seeds": len(self.scores),
+                "per_seed_median_translation_m": self._values("median_translation_m"),
+                "covariance": {k: _mean_or_nan([s.honesty[k] for s in self.scores]) for k in HONESTY_KEYS}}
+
+
+@dataclass
+class Methods:
+    """The compared methods by role, in the report's order."""
+
+    paper: MethodResult = field(default_factory=lambda: MethodResult("anchor (paper: a1=0, argmax)"))
+    ce: MethodResult = field(default_factory=lambda: MethodResult("anchor + CE, argmax"))
+    ours: MethodResult = field(default_factory=lambda: MethodResult("anchor + CE + top-k fusion (ours)"))
+    posenet: MethodResult = field(default_factory=lambda: MethodResult("PoseNet head (direct regression)"))
+    retrieval: MethodResult = field(default_factory=lambda: MethodResult("retrieval (nearest neighbour)"))
+    minimal: MethodResult = field(default_factory=lambda: MethodResult("minimal frozen-feature fit (control)"))
+
+    def evaluated(self) -> list[MethodResult]:
+        return [m for m in (getattr(self, f.name) for f in fields(self)) if m.scores]
+
+
+@dataclass(frozen=True)
+class SpacingPoint:
+    """One anchor spacing k of the spacing study (seed 0, ours)."""
+
+    k: int
+    anchors: int
+    val_median_translation_m: float | None
+    test_median_translation_m: float
+    test_acc_2m_5deg: float
+    test_acc_05m_5deg: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        d = asdict(self)
+        d["test_acc_0.5m_5deg"] = d.pop("test_acc_05m_5deg")
+        return d
 
 
 def _mean_or_nan(values: list[float]) -> float:
@@ -143,27 +192,23 @@ class Benchmark:
         self.log(f"[benchmark] trained {name} in {time.perf_counter() - t0:.0f} s")
         return best
 
-    def _eval(self, name: str, localizer) -> dict:
+    def _eval(self, name: str, localizer) -> dict[str, float]:
         cfg = EvalConfig(Path("-"), Path(self.config.data), self.out / "eval" / name, "test", plots=True)
         result, _ = evaluate(cfg, localizer=localizer)
         return result.summary
 
     def run(self) -> dict:
         t_start = time.perf_counter()
-        names = ("anchor (paper: a1=0, argmax)", "anchor + CE, argmax", "anchor + CE + top-k fusion (ours)",
-                 "PoseNet head (direct regression)", "retrieval (nearest neighbour)",
-                 "minimal frozen-feature fit (control)")
-        methods = {k: MethodResult(k) for k in names}
-        m_paper, m_ce, m_ours, m_posenet, m_retrieval, m_minimal = methods.values()
+        m = Methods()
         device = self.base.device
         a1 = self.config.ours_alpha1
         for seed in self.seeds:
-            runs = ((f"anchor_paper_k{self.base.anchor_every}_s{seed}", 0.0, (("argmax", m_paper),)),
-                    (f"anchor_ce_k{self.base.anchor_every}_s{seed}", a1, (("argmax", m_ce), ("fusion", m_ours))))
+            runs = ((f"anchor_paper_k{self.base.anchor_every}_s{seed}", 0.0, (("argmax", m.paper),)),
+                    (f"anchor_ce_k{self.base.anchor_every}_s{seed}", a1, (("argmax", m.ce), ("fusion", m.ours))))
             for run_name, alpha1, decodes in runs:
                 ckpt = self._train(run_name, head="anchor", seed=seed, alpha1=alpha1)
                 for decode, result in decodes:
-                    loc = Localizer.from_checkpoint(ckpt, device=device, decode=decode, top_k=3)
+                    loc = Localizer.from_checkpoint(ckpt, device=device, decode=decode)
                     result.add(self._eval(f"{run_name}_{decode}", loc),
                                _latency_ms(loc, self.test_images, self.config.latency_frames))
                     result.model_mb = ckpt.stat().st_size / 1e6
@@ -171,23 +216,22 @@ class Benchmark:
                     result.map_memory_note = "grows with anchors (route length / k), not with images"
             ckpt = self._train(f"posenet_s{seed}", head="posenet", seed=seed)
             loc = Localizer.from_checkpoint(ckpt, device=device)
-            m_posenet.add(self._eval(f"posenet_s{seed}", loc), _latency_ms(loc, self.test_images,
+            m.posenet.add(self._eval(f"posenet_s{seed}", loc), _latency_ms(loc, self.test_images,
                                                                             self.config.latency_frames))
-            m_posenet.model_mb = ckpt.stat().st_size / 1e6
-            m_posenet.map_memory_note = "constant"
+            m.posenet.model_mb = ckpt.stat().st_size / 1e6
+            m.posenet.map_memory_note = "constant"
             if self.base.freeze_backbone:
-                self._minimal_fit(m_minimal, seed)
-        self._retrieval(m_retrieval, device)
+                self._minimal_fit(m.minimal, seed)
+        self._retrieval(m.retrieval, device)
         spacing = self._spacing_study()
-        rows = [m.row() for m in methods.values() if m.medians_t]
-        posenet = rows[3]["median_translation_m"][0]
-        ratio = rows[0]["median_translation_m"][0] / posenet
-        ratio_fusion = rows[2]["median_translation_m"][0] / posenet
+        posenet = m.posenet.mean_translation_m
         report = {"data": str(self.config.data), "budget": self.config.budget, "seeds": list(self.seeds),
-                  "training": self.base.to_dict(), "rows": rows, "anchor_over_posenet": ratio,
-                  "ours_over_posenet": ratio_fusion, "ours_alpha1": a1,
-                  "train_over_minimal_fit": (rows[1]["median_translation_m"][0] / rows[5]["median_translation_m"][0]
-                                             if len(rows) > 5 else None), "spacing": spacing, "machine": describe_machine(torch.get_num_threads()),
+                  "training": self.base.to_dict(), "rows": [r.row() for r in m.evaluated()],
+                  "anchor_over_posenet": m.paper.mean_translation_m / posenet,
+                  "ours_over_posenet": m.ours.mean_translation_m / posenet, "ours_alpha1": a1,
+                  "train_over_minimal_fit": (m.ce.mean_translation_m / m.minimal.mean_translation_m
+                                             if m.minimal.scores else None),
+                  "spacing": [p.to_dict() for p in spacing], "machine": describe_machine(torch.get_num_threads()),
                   "seconds": time.perf_counter() - t_start}
         (self.out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "benchmark.md").write_text(markdown_table(report))
@@ -222,19 +266,18 @@ class Benchmark:
         result.map_memory_bytes = index.memory_bytes
         result.map_memory_note = f"grows with every mapped image ({len(train_set)} images)"
 
-    def _spacing_study(self) -> list[dict]:
+    def _spacing_study(self) -> list[SpacingPoint]:
         seed = self.seeds[0]
         points = []
         for k in self.spacing:
             ckpt = self._train(f"anchor_ce_k{k}_s{seed}", head="anchor", anchor_every=k, seed=seed,
                                alpha1=self.config.ours_alpha1)
             meta = read_metadata(ckpt)
-            loc = Localizer.from_checkpoint(ckpt, device=self.base.device, decode="fusion", top_k=3)
+            loc = Localizer.from_checkpoint(ckpt, device=self.base.device, decode="fusion")
             s = self._eval(f"spacing_k{k}", loc)
-            points.append({"k": k, "anchors": meta["model"]["num_anchors"],
-                           "val_median_translation_m": meta["metrics"].get("val_argmax", {}).get("median_translation_m"),
-                           "test_median_translation_m": s["median_translation_m"],
-                           "test_acc_2m_5deg": s["acc_2m_5deg"], "test_acc_0.5m_5deg": s["acc_0.5m_5deg"]})
+            points.append(SpacingPoint(k, meta["model"]["num_anchors"],
+                                       meta["metrics"].get("val_argmax", {}).get("median_translation_m"),
+                                       s["median_translation_m"], s["acc_2m_5deg"], s["acc_0.5m_5deg"]))
         return points
 
 
@@ -285,20 +328,20 @@ def honesty_table(rows: list[dict]) -> list[str]:
     return out
 
 
-def plot_spacing(points: list[dict], path: Path) -> Path:
+def plot_spacing(points: list[SpacingPoint], path: Path) -> Path:
     from .plots import _pyplot
 
     plt = _pyplot()
     fig, ax1 = plt.subplots(figsize=(6, 4))
-    ks = [p["k"] for p in points]
-    ax1.plot(ks, [p["test_median_translation_m"] for p in points], "o-", color="tab:blue", label="test median (m)")
-    vals = [p["val_median_translation_m"] for p in points]
+    ks = [p.k for p in points]
+    ax1.plot(ks, [p.test_median_translation_m for p in points], "o-", color="tab:blue", label="test median (m)")
+    vals = [p.val_median_translation_m for p in points]
     if all(v is not None for v in vals):
         ax1.plot(ks, vals, "s--", color="tab:cyan", label="val median (m)")
     ax1.set_xlabel("frames between anchors (k)")
     ax1.set_ylabel("median translation error (m)")
     ax2 = ax1.twinx()
-    ax2.plot(ks, [100 * p["test_acc_2m_5deg"] for p in points], "^-", color="tab:orange", label="acc <2 m,5° (%)")
+    ax2.plot(ks, [100 * p.test_acc_2m_5deg for p in points], "^-", color="tab:orange", label="acc <2 m,5° (%)")
     ax2.set_ylabel("accuracy (%)")
     fig.legend(loc="upper center", fontsize=8, ncol=3)
     ax1.set_xscale("log")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from ..core.inference_options import InferenceOptions, is_onnx_path
 from ..data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS, locate
 from ..ros.node_process import apply_ros_settings  # no rclpy: starts the node as a process
 
@@ -29,7 +30,7 @@ class DemoConfig:
     bag: Path | None = None       # None: BUNDLED_BAG
     out: Path = DEFAULT_OUT
     rate: float = 1.0             # replay speed factor
-    device: str = "auto"
+    device: str = InferenceOptions.device
     onnx: bool = True             # run the node on an ONNX export (ONNX Runtime: ~3x faster on CPU)
 
 
@@ -92,7 +93,6 @@ def run_demo(plan: DemoPlan) -> DemoRun:
     """Replay the bag through the live node (bag_eval live mode) and score it."""
     from ..data.rosbag_from_dataset import GT_TOPIC
     from ..data.rosbag_ground_truth import GroundTruthSource
-    from ..core.backend_factory import InferenceOptions, is_onnx_path
     from ..core.onnx_export import export_onnx
     from .bag_eval import BagEvalConfig, bag_eval
 

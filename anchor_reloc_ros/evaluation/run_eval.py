@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from ..core.backend_factory import InferenceOptions
+from ..core.decoding import DecodeOptions
+from ..core.inference_options import InferenceOptions
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
 from ..training.image_cache import read_rgb
@@ -19,8 +19,7 @@ class EvalConfig:
     out: Path
     split: str = "test"
     inference: InferenceOptions = field(default_factory=InferenceOptions)
-    decode: str = "argmax"
-    top_k: int = 3
+    decoding: DecodeOptions = field(default_factory=DecodeOptions)
     batch_size: int = 32
     plots: bool = True
     kitti_test_every: int | None = None  # None: the checkpoint's training value
@@ -28,7 +27,7 @@ class EvalConfig:
 
 def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[EvaluationResult, dict[str, Path]]:
     """Localize every frame of the split and write the report into ``config.out``."""
-    loc = localizer or config.inference.localizer(config.weights, config.decode, config.top_k,
+    loc = localizer or config.inference.localizer(config.weights, config.decoding,
                                                   config.batch_size)  # bad backend choice: ConfigError
     # Baselines without a checkpoint (retrieval, the minimal-fit control) carry no training split.
     trained_every = getattr(loc, "metadata", {}).get("training", {}).get("kitti_test_every")

@@ -15,9 +15,9 @@ from pathlib import Path
 from ..data.rosbag_estimates import ANCHOR_TOPIC, POSE_TOPIC, POSE_TYPE
 from ..data.rosbag_images import IMAGE_TYPES, FrameStats, iter_decoded_messages
 from ..data.rosbag_io import ANCHOR_DEBUG_TYPE, BagReader, BagWriter, stamp_ns, time_msg, typestore
-from .live_session import LiveFrame, LiveOptions, LiveReplayError, LiveRun, RecordedItem, run_live
+from .live_session import LiveFrame, LiveOptions, LiveReplayError, LiveRun, RecordedItem, node_threads, run_live
 
-__all__ = ["LiveOptions", "LiveReplayError", "LiveRun", "replay_live"]
+__all__ = ["LiveOptions", "LiveReplayError", "LiveRun", "node_threads", "replay_live"]
 
 
 def _frames(bag: BagReader, topic: str, stats: FrameStats) -> Iterator[LiveFrame]:

@@ -32,13 +32,16 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from anchor_reloc_ros.msg import AnchorDebug
 
+from ..core.decoding import DecodeOptions
 from ..core.errors import AnchorRelocError
 from ..core.estimate import PoseEstimate
+from ..core.inference_options import InferenceOptions
 from ..data.rosbag_estimates import ANCHOR_TOPIC, POSE_TOPIC, POSE_TYPE, estimate_from_messages
 from ..data.rosbag_images import FrameStats
 from ..data.rosbag_io import ANCHOR_DEBUG_TYPE, stamp_ns, typestore
 from .node import NODE_NAME
 from .node_process import NodeProcess, apply_ros_settings
+from .parameters import option_parameters
 
 LIVE_TOPIC = "/bag_eval/image"
 CAMERA_FRAME = "bag_eval_camera"   # camera_frame = base_frame: the node publishes the camera pose
@@ -46,6 +49,7 @@ SPIN_S = 0.02
 WARMUP_QUIET_S = 0.3
 DIAGNOSTICS_PERIOD_S = 0.25
 RecordedItem = tuple[str, int, bytes]   # (topic, arrival monotonic ns, raw CDR)
+LIVE_NODE_THREADS = 1   # the node's cpu_threads for threads 0: the publisher needs a core too
 
 
 class LiveReplayError(AnchorRelocError):
@@ -55,12 +59,8 @@ class LiveReplayError(AnchorRelocError):
 @dataclass
 class LiveOptions:
     weights: Path
-    backend: str = "auto"              # node parameter: auto | torch | onnxruntime | tensorrt
-    device: str = "auto"
-    fp16: bool = False
-    decode: str = "argmax"
-    top_k: int = 3
-    cpu_threads: int = 1               # the replayer needs a core too; oversubscribed torch is far slower
+    inference: InferenceOptions = field(default_factory=InferenceOptions)  # the node's (no cuda_graphs)
+    decoding: DecodeOptions = field(default_factory=DecodeOptions)
     inference_workers: int = 1
     rate: float = 1.0                  # speed factor on the frames' nominal times
     closed_loop: bool = False          # send each frame only once the last one was answered
@@ -347,10 +347,15 @@ def _collect(run: LiveRun, published: dict[int, int], node_counts: dict[str, int
         run.stats["bad_at_node"] = node_counts.get("bad", 0)
 
 
+def node_threads(inference: InferenceOptions) -> int:
+    """The node's cpu_threads: ``threads``, or LIVE_NODE_THREADS for 0 (all cores would leave
+    none to the publisher, and oversubscribed torch is far slower)."""
+    return inference.threads or LIVE_NODE_THREADS
+
+
 def node_parameters(options: LiveOptions, topic: str, compressed: bool) -> dict[str, object]:
-    return {"weights": Path(options.weights).resolve(), "backend": options.backend,
-            "device": options.device, "fp16": options.fp16, "decode": options.decode,
-            "top_k": options.top_k, "cpu_threads": options.cpu_threads,
+    return {**option_parameters(options.inference), **option_parameters(options.decoding),
+            "weights": Path(options.weights).resolve(), "cpu_threads": node_threads(options.inference),
             "inference_workers": options.inference_workers, "image_topic": topic,
             "image_transport": "compressed" if compressed else "raw",
             "camera_frame": CAMERA_FRAME, "base_frame": CAMERA_FRAME,

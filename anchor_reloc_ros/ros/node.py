@@ -121,7 +121,7 @@ class AnchorRelocNode(Node):
         p = self._params
         self._weights_path = resolve_weights(p.weights)
         self._localizer = localizer if localizer is not None else self._load(p)
-        self._localizer.set_decode_options(p.decode, p.top_k)
+        self._localizer.set_decode_options(p.decoding.mode, p.decoding.top_k)
         self._stats = NodeStats()
         self._slot: LatestFrameSlot[_Frame] = LatestFrameSlot()
         self._pending: list[Future] = []
@@ -171,21 +171,17 @@ class AnchorRelocNode(Node):
             f"{'continuous' if p.continuous else 'one-shot (~/relocalize)'}")
 
     def _load(self, p: NodeParams) -> Localizer:
-        # Fail fast, before importing torch, on the commonest start-up mistake.
+        # Fail fast, before building a model, on the commonest start-up mistake.
         if not self._weights_path.is_file():
             raise CheckpointError(f"weights file not found: {self._weights_path}")
-        from ..core.backend_factory import make_localizer
-
         try:
-            localizer = make_localizer(self._weights_path, backend=p.backend, device=p.device,
-                                       fp16=p.fp16, decode=p.decode, top_k=p.top_k,
-                                       threads=p.cpu_threads)
+            localizer = p.inference.localizer(self._weights_path, p.decoding)
         except AnchorRelocError as exc:
             text = str(exc)
             if str(self._weights_path) not in text:
                 text = f"{text} (weights: {self._weights_path})"
             raise type(exc)(text) from exc
-        if p.device == "auto" and localizer.device.type == "cpu":
+        if p.inference.device == "auto" and localizer.device.type == "cpu":
             self.get_logger().info("device=auto: CUDA not available, running on the CPU")
         return localizer
 
@@ -243,7 +239,8 @@ class AnchorRelocNode(Node):
                 changes[prm.name] = float(prm.value) if isinstance(SPECS[prm.name].default, float) \
                     else prm.value
         self._params = self._params.updated(changes)
-        self._localizer.set_decode_options(self._params.decode, self._params.top_k)  # one atomic swap
+        decoding = self._params.decoding
+        self._localizer.set_decode_options(decoding.mode, decoding.top_k)  # one atomic swap
         if "continuous" in changes:
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:

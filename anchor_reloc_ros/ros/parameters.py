@@ -1,13 +1,17 @@
 """The node's parameters: one table of specs, declared with descriptors and validated.
 
-``PARAMETERS`` is the single source of truth: ``declare_all`` turns it into ROS
-declarations (description, range, read_only), ``validate`` refuses bad values with a
-message that names the parameter, and ``NodeParams`` is the typed snapshot the node
-reads. ``config/anchor_reloc.yaml`` must list exactly these names with these defaults.
+``PARAMETERS`` is the node's table: ``declare_all`` turns it into ROS declarations
+(description, range, read_only), ``validate`` refuses bad values with a message that names
+the parameter, and ``NodeParams`` is the typed snapshot the node reads. The inference and
+decoding entries are generated from ``InferenceOptions`` and ``DecodeOptions`` (their
+defaults, help texts, choices and ranges; ``threads`` is ``cpu_threads`` here), which
+``NodeParams`` embeds whole. ``config/anchor_reloc.yaml`` must list exactly these names
+with these defaults.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -19,14 +23,15 @@ from rclpy.exceptions import (
 )
 from rclpy.node import Node
 
+from ..core.decoding import DecodeOptions
 from ..core.errors import ConfigError
+from ..core.inference_options import InferenceOptions
+from ..core.options import option_specs
 from ..data.image_header import DEFAULT_MAX_IMAGE_PIXELS
 
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
 TF_MODES = ("none", "map_to_odom", "map_to_base", "map_to_camera")
-DECODES = ("argmax", "fusion")
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,32 @@ class ParamSpec:
     range: tuple[float, float] | None = None
 
 
+# NodeParams fields that embed an options dataclass; its node parameters are generated.
+EMBEDDED: dict[str, type] = {"inference": InferenceOptions, "decoding": DecodeOptions}
+# Node parameter -> (NodeParams field, options field), e.g. cpu_threads -> (inference, threads).
+OPTION_PARAMETERS: dict[str, tuple[str, str]] = {
+    s.parameter: (group, s.name) for group, cls in EMBEDDED.items() for s in option_specs(cls) if s.parameter}
+
+
+def option_parameters(options: object) -> dict[str, Any]:
+    """The node parameters of an options dataclass instance: ``{parameter name: value}``."""
+    return {s.parameter: getattr(options, s.name) for s in option_specs(options) if s.parameter}
+
+
+def _option_entries(cls: type, read_only: bool) -> tuple[ParamSpec, ...]:
+    return tuple(ParamSpec(s.parameter, s.default, s.help, read_only, tuple(s.choices), s.range)
+                 for s in option_specs(cls) if s.parameter)
+
+
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("weights", "", "Checkpoint (.safetensors from anchor-reloc train, or an .onnx "
               "export); a relative path is also searched in the package's share/weights "
               "directory", read_only=True),
-    ParamSpec("device", "auto", "Compute device: auto (CUDA if present, else CPU), cpu, cuda or "
-              "cuda:N", read_only=True),
-    ParamSpec("cpu_threads", 0, "CPU threads for inference (torch or ONNX Runtime); 0 = the "
-              "library default (all cores). Leave cores to the rest of the robot stack", read_only=True,
-              range=(0, 256)),
+    *_option_entries(InferenceOptions, read_only=True),   # backend, device, fp16, cpu_threads
     ParamSpec("inference_workers", 1, "Frames localized in parallel (each worker takes the newest "
               "frame; a result overtaken by a newer frame's is not published). 2 on a 2-core CPU "
               "with cpu_threads 1 roughly doubles the rate of a model slower than the camera",
               read_only=True, range=(1, 16)),
-    ParamSpec("fp16", False, "Half-precision inference (CUDA only; ignored on CPU)", read_only=True),
-    ParamSpec("backend", "auto", "Inference backend: auto (torch for .safetensors, ONNX Runtime "
-              "for .onnx), torch, onnxruntime or tensorrt (these two need an .onnx export)",
-              read_only=True, choices=BACKENDS),
     ParamSpec("image_topic", "image_raw", "Camera image topic (base name for the compressed "
               "transport: <image_topic>/compressed)", read_only=True),
     ParamSpec("image_transport", "raw", "raw = sensor_msgs/Image, compressed = "
@@ -109,10 +123,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "rejected estimates start a new track (kidnapped robot)", range=(1, 1000)),
     ParamSpec("odom_drift_per_m", 0.05, "Odometry check: odometry position error (m) per metre "
               "travelled since the last accepted estimate", range=(0.0, 10.0)),
-    ParamSpec("top_k", 3, "Anchors reported in AnchorDebug and used by the fusion decoder",
-              range=(1, 1000)),
-    ParamSpec("decode", "argmax", "argmax = the paper's most confident anchor; fusion = "
-              "confidence-weighted fusion of the top_k anchors", choices=DECODES),
+    *_option_entries(DecodeOptions, read_only=False),     # decode, top_k: settable at run time
     ParamSpec("publish_initialpose", False, "Also publish confident estimates on initialpose "
               "(seeds AMCL)"),
     ParamSpec("initialpose_min_confidence", 0.5, "Confidence needed for an initialpose",
@@ -134,11 +145,9 @@ class NodeParams:
     """Typed snapshot of every parameter (replaced atomically when one changes)."""
 
     weights: str
-    device: str
-    cpu_threads: int
+    inference: InferenceOptions      # backend, device, fp16, cpu_threads (-> threads)
+    decoding: DecodeOptions          # decode (-> mode), top_k
     inference_workers: int
-    fp16: bool
-    backend: str
     image_topic: str
     image_transport: str
     qos_reliability: str
@@ -160,8 +169,6 @@ class NodeParams:
     odom_rejection_threshold: float
     odom_recovery_frames: int
     odom_drift_per_m: float
-    top_k: int
-    decode: str
     publish_initialpose: bool
     initialpose_min_confidence: float
     initialpose_interval_s: float
@@ -169,8 +176,31 @@ class NodeParams:
     relocalize_timeout_s: float
     diagnostics_period_s: float
 
-    def updated(self, changes: dict[str, Any]) -> "NodeParams":
-        return replace(self, **changes)
+    @staticmethod
+    def _fields(values: Mapping[str, Any], base: "NodeParams | None") -> dict[str, Any]:
+        """Parameter values by name -> NodeParams fields (embedded options built or replaced)."""
+        own = {k: v for k, v in values.items() if k not in OPTION_PARAMETERS}
+        for group, cls in EMBEDDED.items():
+            sub = {name: values[p] for p, (g, name) in OPTION_PARAMETERS.items() if g == group and p in values}
+            if base is None:
+                own[group] = cls(**sub)
+            elif sub:
+                own[group] = replace(getattr(base, group), **sub)
+        return own
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> "NodeParams":
+        return cls(**cls._fields(values, None))
+
+    def updated(self, changes: Mapping[str, Any]) -> "NodeParams":
+        return replace(self, **self._fields(changes, self))
+
+    def value(self, name: str) -> Any:
+        """A parameter's value by its ROS name."""
+        if name in OPTION_PARAMETERS:
+            group, field_name = OPTION_PARAMETERS[name]
+            return getattr(getattr(self, group), field_name)
+        return getattr(self, name)
 
     @property
     def subscribed_topic(self) -> str:
@@ -180,7 +210,12 @@ class NodeParams:
         return self.image_topic
 
 
-if {f.name for f in fields(NodeParams)} != set(SPECS):  # a real check: asserts vanish under -O
+def parameter_names() -> set[str]:
+    """The node parameters NodeParams holds: its own fields plus those of the embedded options."""
+    return {f.name for f in fields(NodeParams) if f.name not in EMBEDDED} | set(OPTION_PARAMETERS)
+
+
+if parameter_names() != set(SPECS):  # a real check: asserts vanish under -O
     raise ImportError("anchor_reloc_ros.ros.parameters: NodeParams and PARAMETERS list different names")
 
 _FRAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
@@ -244,4 +279,4 @@ def declare_all(node: Node) -> NodeParams:
         if reason is not None:
             raise ConfigError(reason)
         values[spec.name] = value
-    return NodeParams(**values)
+    return NodeParams.from_parameters(values)

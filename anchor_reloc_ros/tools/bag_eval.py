@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.decoding import DECODE_MODES
 from ..data.prefetch import default_workers
-from .inference_args import add_inference_arguments, inference_options_from_args
+from .inference_args import (add_decode_arguments, add_inference_arguments, decode_options_from_args,
+                             inference_options_from_args)
 
 if TYPE_CHECKING:
     from ..data.rosbag_ground_truth import GroundTruthSource
@@ -60,8 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "anchor_reloc_node over DDS and measure rate, latency and drops")
     p.add_argument("--rate", type=float, default=1.0, metavar="R",
                    help="live: replay speed as a factor of the recorded rate (default 1)")
-    p.add_argument("--decode", default="argmax", choices=DECODE_MODES)
-    p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16, help="offline batch size")
     p.add_argument("--decode-workers", type=int, default=default_workers(), metavar="N",
                    help="offline: threads that decode and resize the images ahead of the network "
@@ -71,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="offline: skip the node's gate (accuracy vs the fraction of frames published)")
     p.add_argument("--no-odom-check", action="store_true",
                    help="offline gate: skip the odometry check even when the bag has odom -> base_link")
+    add_decode_arguments(p)
     actions = add_inference_arguments(p)
     actions["threads"].help += "; live: the node's cpu_threads, 0 = 1 thread (the replayer needs a core)"
     actions["cuda_graphs"].help += "; offline only (the node has no such parameter)"
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = BagEvalConfig(args.bag, args.weights, args.image_topic, args.out,
                            gt_source_from_args(args), args.mode, args.rate, args.max_dt,
-                           inference_options_from_args(args), decode=args.decode, top_k=args.top_k,
+                           inference_options_from_args(args), decode_options_from_args(args),
                            batch_size=args.batch_size, decode_workers=args.decode_workers,
                            plots=not args.no_plots, gate=not args.no_gate, odom_check=not args.no_odom_check)
     result, paths, extra = bag_eval(config)

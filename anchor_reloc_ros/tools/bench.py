@@ -5,6 +5,9 @@ import argparse
 import os
 from pathlib import Path
 
+from ..core.inference_options import InferenceOptions
+from .inference_args import add_inference_arguments
+
 
 def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -22,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("bench_results"), metavar="DIR")
     p.add_argument("--backbones", nargs="+", default=None, metavar="NAME",
                    help="backbones to measure (default: mobilenet_v3_small/large, efficientnet_lite0, resnet18)")
-    p.add_argument("--threads", type=int, default=_usable_cores(),
-                   help="CPU threads for torch and ONNX Runtime (default: usable cores); set it explicitly")
+    threads = add_inference_arguments(p, InferenceOptions(threads=_usable_cores()), only=("threads",))["threads"]
+    threads.help += "; here at least 1, by default the usable cores"
     p.add_argument("--image-size", type=parse_image_size, default=(240, 320), metavar="WxH",
                    help="network input size (default 320x240)")
     p.add_argument("--no-training", dest="training", action="store_false", help="skip training throughput")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..training.config import TrainConfig
 from .train import add_model_arguments, config_from_args
 
 
@@ -21,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spacing", type=int, nargs="+", metavar="K", help="anchor spacings to study")
     p.add_argument("--ours-alpha1", type=float, default=1.0,
                    help="cross-entropy weight of our variant (chosen on validation data)")
-    add_model_arguments(p, TrainConfig(Path("."), Path(".")))
+    add_model_arguments(p)
     p.set_defaults(handler=run, epochs=None)
 
 

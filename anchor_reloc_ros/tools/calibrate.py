@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .inference_args import add_inference_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="refit a checkpoint's covariance calibration on held-out frames",
@@ -15,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
     p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_inference_arguments(p, only=("device",))
     add_val_split_argument(p)
     p.set_defaults(handler=run)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.inference_options import InferenceOptions
 from .calibrate import add_val_split_argument
+from .inference_args import add_inference_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, help="the dataset the checkpoint was trained on")
     p.add_argument("--out", type=Path, default=None, help="write here instead of overwriting CKPT")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    add_inference_arguments(p, InferenceOptions(device="cpu"), only=("device",))
     add_val_split_argument(p)
     p.set_defaults(handler=run)
 

@@ -40,7 +40,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._format_action(action)
 
 
-class _CommandParser(argparse.ArgumentParser):
+class CommandParser(argparse.ArgumentParser):
     """Every subcommand's ``--help`` lists each option's default."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="anchor-reloc",
         description="Anchor-point visual relocalization: train, evaluate, export, replay.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for name in TOOL_MODULES:
         try:
             module = importlib.import_module(f"anchor_reloc_ros.tools.{name}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS
 from ..evaluation.demo import DEFAULT_OUT
+from .inference_args import add_inference_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"output folder (default: ./{DEFAULT_OUT}/)")
     p.add_argument("--rate", type=float, default=1.0, metavar="R",
                    help="replay speed as a factor of the recorded rate (default 1)")
-    p.add_argument("--device", default="auto", help="the node's device: auto, cpu, cuda, cuda:N")
+    add_inference_arguments(p, only=("device",))["device"].help += " (the node's)"
     p.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=True,
                    help="export the weights to ONNX and run the node with ONNX Runtime (default)")
     p.set_defaults(handler=run)

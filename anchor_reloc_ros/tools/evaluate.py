@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.decoding import DECODE_MODES
-from .inference_args import add_inference_arguments, inference_options_from_args
+from .inference_args import (add_decode_arguments, add_inference_arguments, decode_options_from_args,
+                             inference_options_from_args)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, metavar="DIR")
     p.add_argument("--split", default="test")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--decode", default="argmax", choices=DECODE_MODES)
-    p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--kitti-test-every", type=int, default=None, metavar="N",
                    help="KITTI data: every N-th frame is test (default: the checkpoint's training value)")
+    add_decode_arguments(p)
     add_inference_arguments(p)
     p.set_defaults(handler=run)
 
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.run_eval import EvalConfig, evaluate
 
     config = EvalConfig(args.weights, args.data, args.out, args.split, inference_options_from_args(args),
-                        decode=args.decode, top_k=args.top_k, batch_size=args.batch_size,
+                        decode_options_from_args(args), batch_size=args.batch_size,
                         plots=not args.no_plots, kitti_test_every=args.kitti_test_every)
     result, paths = evaluate(config)
     print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}")

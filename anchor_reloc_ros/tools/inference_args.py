@@ -1,51 +1,34 @@
-"""The inference options shared by the CLIs (``eval``, ``bag-eval``): one definition.
+"""The inference and decoding flags of the CLIs, generated from their one definition.
 
-``add_inference_arguments`` adds --backend/--device/--fp16/--threads/--cuda-graphs;
-``inference_options_from_args`` turns them into ``core.backend_factory.InferenceOptions``.
+``add_inference_arguments`` adds --backend/--device/--fp16/--threads/--cuda-graphs from
+``core.inference_options.InferenceOptions``, ``add_decode_arguments`` --decode/--top-k from
+``core.decoding.DecodeOptions``; the ``*_from_args`` functions read them back.
 """
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from ..core.backends import BACKEND_CHOICES
-
-if TYPE_CHECKING:
-    from ..core.backend_factory import InferenceOptions
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+from ..core.decoding import DecodeOptions
+from ..core.inference_options import InferenceOptions
+from ..core.options import add_arguments, from_args, option_specs
 
 
-def add_inference_arguments(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """Add the options to ``parser`` (in an "inference" group); returns their actions by
-    destination, so that a tool can append its own notes to a help text."""
-    g = parser.add_argument_group("inference")
-    actions = [
-        g.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
-                       help="auto (default): torch for a .safetensors checkpoint, ONNX Runtime (CUDA "
-                            "when usable, else CPU) for an .onnx export; onnxruntime and tensorrt need "
-                            "an .onnx export (anchor-reloc export), torch a .safetensors checkpoint"),
-        g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)"),
-        g.add_argument("--fp16", action="store_true",
-                       help="half precision: torch on CUDA, or the TensorRT provider "
-                            "(an fp16 .onnx export runs fp16 on any provider)"),
-        g.add_argument("--threads", type=_non_negative_int, default=0, metavar="N",
-                       help="CPU threads for torch or ONNX Runtime; 0 = the library default (default 0)"),
-        g.add_argument("--cuda-graphs", action="store_true",
-                       help="replay the torch forward as CUDA graphs (torch on CUDA only; "
-                            "ignored on the CPU)"),
-    ]
-    return {a.dest: a for a in actions}
+def add_inference_arguments(parser: argparse.ArgumentParser, defaults: InferenceOptions = InferenceOptions(),
+                            only: Iterable[str] | None = None) -> dict[str, argparse.Action]:
+    """The options (``only`` these fields), in an "inference" group, with a tool's own
+    ``defaults``; returns their actions by field name, so a tool can append notes to a help."""
+    return add_arguments(parser.add_argument_group("inference"), option_specs(defaults, only))
 
 
-def inference_options_from_args(args: argparse.Namespace) -> InferenceOptions:
-    """The ``InferenceOptions`` of the options ``add_inference_arguments`` added."""
-    from ..core.backend_factory import InferenceOptions
+def inference_options_from_args(args: argparse.Namespace,
+                                defaults: InferenceOptions = InferenceOptions()) -> InferenceOptions:
+    return from_args(defaults, args)
 
-    return InferenceOptions(backend=args.backend, device=args.device, fp16=args.fp16,
-                            threads=args.threads, cuda_graphs=args.cuda_graphs)
+
+def add_decode_arguments(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return add_arguments(parser.add_argument_group("decoding"), option_specs(DecodeOptions))
+
+
+def decode_options_from_args(args: argparse.Namespace) -> DecodeOptions:
+    return from_args(DecodeOptions(), args)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 from ..core.errors import AnchorRelocError, ConfigError
 from . import train as train_tool
+from .cli import CommandParser
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node N -m anchor_reloc_ros.tools.train_ddp",
                                      description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=CommandParser)  # --help shows defaults
     train_tool.register(sub)  # the same options as `anchor-reloc train`
     return parser
 
@@ -31,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if ctx.distributed and not hasattr(trainer_module, "current_context"):
             raise ConfigError("training/trainer.py has no DDP hook yet (see training/distributed.py)")
-        config = train_tool.config_from_args(args, args.data, args.out, val_every=args.val_every, val_source=args.val_source,
-                                             save_half=args.save_half, resume=args.resume)
+        config = train_tool.config_from_args(args, args.data, args.out)  # every `train` flag
         trainer = trainer_module.Trainer(config, progress=ctx.is_main and not args.quiet)
         best = trainer.run()
         divergence = max_parameter_divergence(trainer.model)
