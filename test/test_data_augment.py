@@ -75,18 +75,6 @@ def test_crop_zooms_around_centre_without_flipping() -> None:
     assert out[:, : w // 3, 0].mean() > 220  # left stays left
 
 
-def test_relight_brightens_one_side_and_darkens_the_other() -> None:
-    grey = np.full((40, 200, 3), 120, np.uint8)
-    aug = Augmenter(replace(NO_AUGMENTATION, relight=0.5), seed=3)
-    outs = [aug(grey).astype(float) for _ in range(20)]
-    contrasts = [abs(o[:, :20].mean() - o[:, -20:].mean()) for o in outs]
-    assert max(contrasts) > 40.0                                 # a real sun / shade split
-    for o in outs:
-        assert np.ptp(o, axis=0).max() == 0                      # a left/right change only
-        assert np.all(np.diff(o[0, :, 0]) >= 0) or np.all(np.diff(o[0, :, 0]) <= 0)  # one soft edge
-    np.testing.assert_array_equal(Augmenter(NO_AUGMENTATION, seed=3)(grey), grey)  # off by default
-
-
 def test_crop_offset_stays_within_margin() -> None:
     # a bright 1-px frame around the image must never come back after a 0.9 crop
     img = np.zeros((100, 100, 3), np.uint8)
@@ -105,7 +93,6 @@ def test_params_round_trip_through_asdict() -> None:
 @pytest.mark.parametrize("kwargs", [
     {"brightness": 1.5}, {"hue": 0.7}, {"crop_scale_min": 0.0},
     {"crop_scale_min": 0.95, "crop_scale_max": 0.9}, {"crop_scale_max": 1.2}, {"crop_max_shift": -0.1},
-    {"relight": 1.0}, {"relight": -0.1},
 ])
 def test_invalid_params(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

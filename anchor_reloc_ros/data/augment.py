@@ -29,9 +29,6 @@ class AugmentParams:
       the aspect ratio is preserved and the crop is resized back to the input size.
     * ``crop_max_shift``: how far the crop centre may move from the image centre, as a
       fraction of the free margin (0 = always centred, 1 = anywhere).
-    * ``relight``: a soft left/right light change, the image times ``1 + a tanh((x - x0) / w)``
-      with ``a`` in ``[-v, v]``: one side of a street in sun, the other in shade, as when
-      the sun has moved (0 = off).
     """
 
     brightness: float = 0.3
@@ -41,7 +38,6 @@ class AugmentParams:
     crop_scale_min: float = 0.85
     crop_scale_max: float = 1.0
     crop_max_shift: float = 0.5
-    relight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("brightness", "contrast", "saturation"):
@@ -54,13 +50,11 @@ class AugmentParams:
                 "augment crop scales need 0 < min <= max <= 1, got "
                 f"{self.crop_scale_min}..{self.crop_scale_max}"
             )
-        if not 0.0 <= self.relight < 1.0:
-            raise ConfigError(f"augment relight must be in [0, 1), got {self.relight}")
         if not 0.0 <= self.crop_max_shift <= 1.0:
             raise ConfigError(f"augment crop_max_shift must be in [0, 1], got {self.crop_max_shift}")
 
 
-NO_AUGMENTATION = AugmentParams(0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0)
+NO_AUGMENTATION = AugmentParams(0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0)
 
 _IDENTITY_LUT = np.arange(256, dtype=np.float64)
 
@@ -81,7 +75,6 @@ class Augmenter:
             raise ValueError(f"Augmenter expects HxWx3 uint8 RGB, got {image_HW3.dtype} {image_HW3.shape}")
         out = self._crop(image_HW3)
         out = self._brightness_contrast(out)
-        out = self._relight(out)
         return self._saturation_hue(out)
 
     def _factor(self, strength: float) -> float:
@@ -99,15 +92,6 @@ class Augmenter:
         left = round((w - cw) / 2 * (1.0 + shift_x))
         crop = image[top:top + ch, left:left + cw]
         return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
-
-    def _relight(self, image: np.ndarray) -> np.ndarray:
-        if self.params.relight <= 0:
-            return image
-        w = image.shape[1]
-        amp = self.rng.uniform(-self.params.relight, self.params.relight)
-        x0, width = self.rng.uniform(0.2, 0.8) * w, self.rng.uniform(0.05, 0.3) * w
-        gain_W = 1.0 + amp * np.tanh((np.arange(w) - x0) / width)
-        return np.clip(image * gain_W[None, :, None].astype(np.float32), 0, 255).astype(np.uint8)
 
     def _brightness_contrast(self, image: np.ndarray) -> np.ndarray:
         b = self._factor(self.params.brightness)
