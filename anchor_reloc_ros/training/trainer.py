@@ -156,7 +156,7 @@ class Trainer:
         self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
         self.decoder = Decoder(self.data.frame,
                                self.data.anchors.positions_route if self.data.anchors else np.zeros((0, 3)),
-                               config.anchor_dims, UncertaintyCalibration(), "argmax", 3)
+                               config.anchor_dims, UncertaintyCalibration())
         self.augment_params = AugmentParams() if config.augment else None
         if config.train_stages and self.dist.distributed:
             raise ConfigError("--train-stages trains in one process; run it without torchrun")
@@ -372,14 +372,14 @@ class Trainer:
         gt_p = np.stack([f.position for f in frames])
         gt_q = np.stack([f.quat_wxyz for f in frames])
         outputs = self._val_outputs()
-        decoded = self.decoder.decode(outputs, DecodeOptions("argmax", 3), UncertaintyCalibration())
+        decoded = self.decoder.decode(outputs, DecodeOptions("argmax"), UncertaintyCalibration())
         t_err, r_err = pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q)
         summary = summarize_errors(t_err, r_err)
         fusion_summary = None
         temperature = 1.0
         if self.config.head == "anchor":
             # Pick the softmax temperature that makes top-k fusion best on validation.
-            fusion = DecodeOptions("fusion", 3)
+            fusion = DecodeOptions("fusion")
             best = math.inf
             for t in TEMPERATURES:
                 d = self.decoder.decode(outputs, fusion, UncertaintyCalibration(temperature=t))
