@@ -42,7 +42,7 @@ MODEL_FLAGS = (
     _flag("alpha1", "cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)"),
     _flag("alpha2", "offset / position weight"),
     _flag("alpha3", "absolute coordinate + rotation weight"),
-    _flag("head_hidden", "hidden units of the head trunk (0 = linear heads)"),
+    _flag("head_hidden", "hidden units of each head (or of the shared trunk; 0 = linear heads)"),
     _flag("trunk", "shared: one hidden layer feeds every head; separate: one hidden layer per head",
           choices=TRUNK_TYPES),
     _flag("dropout", "dropout rate in the heads"),
