@@ -7,19 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anchor_reloc_ros.core.gate import GateLimits
 from anchor_reloc_ros.core.odom_check import OdomCheckConfig
 from anchor_reloc_ros.data.rosbag_io import BagReader
-from anchor_reloc_ros.evaluation.bag_gate import DEFAULT_LIMITS, read_bag_odometry
-from anchor_reloc_ros.ros.parameters import SPECS
+from anchor_reloc_ros.evaluation.bag_gate import read_bag_odometry
 from anchor_reloc_ros.tools.cli import main
-
-
-def test_offline_defaults_are_the_node_defaults() -> None:
-    assert DEFAULT_LIMITS == GateLimits(*(SPECS[name].default for name in (
-        "max_ood_score", "min_confidence", "max_position_std", "max_position_std_factor")))
-    assert OdomCheckConfig() == OdomCheckConfig(*(SPECS[name].default for name in (
-        "odom_rejection_threshold", "odom_recovery_frames", "odom_drift_per_m")))
 
 
 @pytest.fixture(scope="module")
@@ -52,5 +43,5 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
     withheld = round((1 - summary["gate_published_fraction"]) * 12)
     assert sum(summary["gate_withheld_by_reason"].values()) == withheld
     if odom:  # the track starts only after odom_recovery_frames consistent frames
-        assert withheld >= SPECS["odom_recovery_frames"].default - 1
+        assert withheld >= OdomCheckConfig().recovery_frames - 1
     assert "gate: " in capsys.readouterr().out and (out / "accuracy_vs_published.png").stat().st_size > 0

@@ -13,13 +13,11 @@ from anchor_reloc_ros.core.gate import GateLimits
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.core.ood import BANK_KEY, MAX_BANK_ROWS, OodCalibration
 from anchor_reloc_ros.data.loader import load_dataset
-from anchor_reloc_ros.ros.parameters import SPECS
 from anchor_reloc_ros.tools.cli import main as cli_main
 from anchor_reloc_ros.training.image_cache import read_rgb
 from ros_node_harness import make_untrained_checkpoint
 
-DEFAULT_LIMITS = GateLimits(SPECS["max_ood_score"].default, SPECS["min_confidence"].default,
-                            SPECS["max_position_std"].default, SPECS["max_position_std_factor"].default)
+DEFAULT_LIMITS = GateLimits()  # the node's defaults: its parameters are generated from it
 
 
 def garbage_frames(h: int = 48, w: int = 64, n_noise: int = 8) -> list[np.ndarray]:

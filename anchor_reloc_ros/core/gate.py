@@ -23,17 +23,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from .estimate import PoseEstimate
+from .options import option
 from .ood import OodCalibration
 
 
 @dataclass(frozen=True)
 class GateLimits:
-    """The node's defaults (ros/parameters.py; a test keeps them equal)."""
+    """The gate's limits: each default and help text defined once (also the node parameters)."""
 
-    max_ood_score: float = 1.0             # x the validation threshold; 0 = off
-    min_confidence: float = 0.0            # calibrated in-scene confidence, 0..1; 0 = off
-    max_position_std: float = 0.0          # m; 0 = off
-    max_position_std_factor: float = 14.0  # x the validation-calibrated sigma; 0 = off
+    max_ood_score: float = option(
+        1.0, "Gate: withhold estimates whose out-of-scene score exceeds this, in units of the "
+        "checkpoint's threshold (1.0 = the 99th percentile of its validation frames); 0 = off. Not "
+        "applied to weights without an out-of-scene calibration", range=(0.0, 1000.0))
+    min_confidence: float = option(
+        0.0, "Gate: publish pose/TF only when the calibrated in-scene confidence (1 - out-of-scene "
+        "score / 2; 0.5 at the validation threshold) is at least this; the raw anchor softmax for "
+        "weights without an out-of-scene calibration; 0 = off", range=(0.0, 1.0))
+    max_position_std: float = option(
+        0.0, "Gate: withhold estimates whose largest position standard deviation (sqrt of the "
+        "largest eigenvalue of the position covariance) exceeds this (m); 0 = off", range=(0.0, 1.0e6))
+    max_position_std_factor: float = option(
+        14.0, "Gate: the same limit as a multiple of the checkpoint's validation-calibrated position "
+        "sigma; 0 = off (the smaller limit applies when both are set)", range=(0.0, 1000.0))
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import invert_transform
+from .options import option
 
 
 @dataclass(frozen=True)
 class OdomCheckConfig:
-    threshold: float = 4.03          # Mahalanobis distance (sigma), 3 dof
-    recovery_frames: int = 3         # consistent rejected frames that start a new track
-    drift_per_m: float = 0.05        # odometry position error (m) per metre travelled
-    noise_floor_m: float = 0.2       # odometry/extrinsic error that never vanishes (m)
+    """The odometry check's settings (node parameters odom_*; each default defined once)."""
+
+    threshold: float = option(
+        4.03, "Odometry check: largest Mahalanobis distance (sigma, position, 3 dof; 4.03 = "
+        "chi-square 99.9 %), as robot_localization's pose0_rejection_threshold",
+        range=(0.1, 1000.0), ros_name="odom_rejection_threshold")
+    recovery_frames: int = option(
+        3, "Odometry check: this many consecutive mutually consistent rejected estimates start a "
+        "new track (kidnapped robot)", range=(1, 1000), ros_name="odom_recovery_frames")
+    drift_per_m: float = option(
+        0.05, "Odometry check: odometry position error (m) per metre travelled since the last "
+        "accepted estimate", range=(0.0, 10.0), ros_name="odom_drift_per_m")
+    noise_floor_m: float = option(
+        0.2, "Odometry/extrinsic position error that never vanishes (m)", ros_name=None)
 
     def __post_init__(self) -> None:
         if not self.threshold > 0:

@@ -46,8 +46,7 @@ from anchor_reloc_ros.msg import AnchorDebug
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
 from ..core.frame_gate import FrameGate, pose_gate_for, reason_kind
-from ..core.gate import GateDecision, GateLimits
-from ..core.odom_check import OdomCheckConfig
+from ..core.gate import GateDecision
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
 from .blocking_service import BlockingService
@@ -191,9 +190,7 @@ class AnchorRelocNode(Node):
             self._warn_once("no_ood", f"{self._weights_path} has no out-of-scene calibration: max_ood_score "
                             "is not applied and min_confidence gates on the raw softmax; the gate uses the "
                             "covariance only (add it with: anchor-reloc calibrate-ood --weights W --data D)")
-        odom = (OdomCheckConfig(p.odom_rejection_threshold, p.odom_recovery_frames, p.odom_drift_per_m)
-                if p.odom_check else None)
-        return FrameGate(gate, odom)
+        return FrameGate(gate, p.odom if p.odom_check else None)
 
     @property
     def localizer(self) -> Localizer:
@@ -345,13 +342,12 @@ class AnchorRelocNode(Node):
         T_map_body, cov, body_frame = self._body_pose(T_map_cam, est.covariance, cam_frame,
                                                       stamp_ns, p)
         T_odom_base = self._odometry(body_frame, stamp_ns, p)
-        limits = GateLimits(p.max_ood_score, p.min_confidence, p.max_position_std, p.max_position_std_factor)
         with self._publish_lock:  # parallel workers finish out of order: never publish backwards
             if frame.sequence < self._last_published_sequence:
                 self._stats.counters.add("superseded")
                 return False, "superseded: a newer frame was localized first"
             self._last_published_sequence = frame.sequence
-            decision = self._gate.judge(est, T_map_body, cov, T_odom_base, limits)  # in order: odom track
+            decision = self._gate.judge(est, T_map_body, cov, T_odom_base, p.gate)  # in order: odom track
             return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p,
                                           decision)
 

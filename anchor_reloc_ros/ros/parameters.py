@@ -24,6 +24,8 @@ from rclpy.exceptions import (
 from rclpy.node import Node
 
 from ..core.decoding import DecodeOptions
+from ..core.gate import GateLimits
+from ..core.odom_check import OdomCheckConfig
 from ..core.errors import ConfigError
 from ..core.inference_options import InferenceOptions
 from ..core.options import option_specs
@@ -45,7 +47,8 @@ class ParamSpec:
 
 
 # NodeParams fields that embed an options dataclass; its node parameters are generated.
-EMBEDDED: dict[str, type] = {"inference": InferenceOptions, "decoding": DecodeOptions}
+EMBEDDED: dict[str, type] = {"inference": InferenceOptions, "decoding": DecodeOptions,
+                             "gate": GateLimits, "odom": OdomCheckConfig}
 # Node parameter -> (NodeParams field, options field), e.g. cpu_threads -> (inference, threads).
 OPTION_PARAMETERS: dict[str, tuple[str, str]] = {
     s.parameter: (group, s.name) for group, cls in EMBEDDED.items() for s in option_specs(cls) if s.parameter}
@@ -100,29 +103,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               range=(0.0, 10.0)),
     ParamSpec("max_rate_hz", 0.0, "Process at most this many frames per second; 0 = as fast as "
               "the model runs", range=(0.0, 1000.0)),
-    ParamSpec("min_confidence", 0.0, "Gate: publish pose/TF only when the calibrated in-scene "
-              "confidence (1 - out-of-scene score / 2; 0.5 at the validation threshold) is at least "
-              "this; the raw anchor softmax for weights without an out-of-scene calibration; 0 = off",
-              range=(0.0, 1.0)),
-    ParamSpec("max_ood_score", 1.0, "Gate: withhold estimates whose out-of-scene score exceeds this, "
-              "in units of the checkpoint's threshold (1.0 = the 99th percentile of its validation "
-              "frames); 0 = off. Not applied to weights without an out-of-scene calibration",
-              range=(0.0, 1000.0)),
-    ParamSpec("max_position_std", 0.0, "Gate: withhold estimates whose largest position standard "
-              "deviation (sqrt of the largest eigenvalue of the position covariance) exceeds this "
-              "(m); 0 = off", range=(0.0, 1.0e6)),
-    ParamSpec("max_position_std_factor", 14.0, "Gate: the same limit as a multiple of the "
-              "checkpoint's validation-calibrated position sigma; 0 = off (the smaller limit "
-              "applies when both are set)", range=(0.0, 1000.0)),
+    *_option_entries(GateLimits, read_only=False),        # max_ood_score, min_confidence, ...
     ParamSpec("odom_check", False, "Gate: reject estimates inconsistent with odometry (odom_frame "
               "-> base_frame on TF) carried forward from the last accepted one"),
-    ParamSpec("odom_rejection_threshold", 4.03, "Odometry check: largest Mahalanobis distance "
-              "(sigma, position, 3 dof; 4.03 = chi-square 99.9 %), as robot_localization's "
-              "pose0_rejection_threshold", range=(0.1, 1000.0)),
-    ParamSpec("odom_recovery_frames", 3, "Odometry check: this many consecutive mutually consistent "
-              "rejected estimates start a new track (kidnapped robot)", range=(1, 1000)),
-    ParamSpec("odom_drift_per_m", 0.05, "Odometry check: odometry position error (m) per metre "
-              "travelled since the last accepted estimate", range=(0.0, 10.0)),
+    *_option_entries(OdomCheckConfig, read_only=False),   # odom_rejection_threshold, ...
     *_option_entries(DecodeOptions, read_only=False),     # decode, top_k: settable at run time
     ParamSpec("publish_initialpose", False, "Also publish confident estimates on initialpose "
               "(seeds AMCL)"),
@@ -161,14 +145,9 @@ class NodeParams:
     transform_publish_period: float
     transform_tolerance: float
     max_rate_hz: float
-    min_confidence: float
-    max_ood_score: float
-    max_position_std: float
-    max_position_std_factor: float
+    gate: GateLimits                 # max_ood_score, min_confidence, max_position_std(_factor)
     odom_check: bool
-    odom_rejection_threshold: float
-    odom_recovery_frames: int
-    odom_drift_per_m: float
+    odom: OdomCheckConfig            # odom_rejection_threshold, odom_recovery_frames, odom_drift_per_m
     publish_initialpose: bool
     initialpose_min_confidence: float
     initialpose_interval_s: float
