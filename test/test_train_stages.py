@@ -51,8 +51,9 @@ def test_out_of_range_or_unsupported_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_last_stage_learns_prefix_and_batchnorm_stay_frozen(tmp_path: Path) -> None:
     data = make_strip_dataset(tmp_path / "data", n_train=16, n_test=2)
+    # feature_norm: an untrained tiny_cnn's pooled features are tiny; standardised, 100 epochs fit them
     trainer = Trainer(_config(data, tmp_path / "run", train_stages=1, epochs=100, min_steps=0, batch_size=16,
-                              augment=False, dropout=0.0, lr=5e-3), progress=False)
+                              augment=False, dropout=0.0, lr=5e-3, feature_norm=True), progress=False)
     assert trainer.features["train"].dtype == torch.float16
     assert trainer.features["train"].shape[:3] == (1, 16, 128)  # clean view only; last stage's input channels
     before_state = {k: v.clone() for k, v in trainer.model.backbone.state_dict().items()}
@@ -80,7 +81,7 @@ def test_last_stage_learns_prefix_and_batchnorm_stay_frozen(tmp_path: Path) -> N
 
 def test_killed_staged_run_resumes_to_identical_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_strip_dataset(tmp_path / "data", n_train=24, n_test=2)
-    cfg = dict(val_every=6, train_stages=1, min_steps=0, feature_cache_augmentations=2)
+    cfg = dict(val_every=6, train_stages=1, min_steps=0, feature_cache_augmentations=2, feature_norm=True)
     full = Trainer(_config(data, tmp_path / "full", **cfg), progress=False)
     assert full.features["train"].shape[0] == 3  # clean + 2 augmented views
     # feature standardisation from the initial suffix's pooled output over every cached view

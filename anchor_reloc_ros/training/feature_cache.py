@@ -42,6 +42,17 @@ def compute_features(model: RelocNet, images: np.ndarray, device: torch.device,
     return torch.cat(feats)
 
 
+def cache_summary(label: str, tensors: dict[str, torch.Tensor], seconds: float, loaded: bool) -> str:
+    """One line: what a feature or activation cache holds, its memory and how long it took."""
+    train, val = tensors["train"], tensors["val"]
+    size_mb = sum(t.numel() * t.element_size() for t in tensors.values()) / 1e6
+    shape = "x".join(str(v) for v in train.shape[2:])
+    how = "loaded from disk" if loaded else "computed"
+    return (f"{label}: {train.shape[0]} views x {train.shape[1]} train + {len(val)} val images, "
+            f"{shape} {str(train.dtype).removeprefix('torch.')} each, {size_mb:.1f} MB in memory, "
+            f"{how} in {seconds:.1f} s")
+
+
 def cache_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -66,13 +66,3 @@ class StagedBackbone:
         return torch.cat([self.pool(activations[s:s + batch_size].to(device))
                           for s in range(0, len(activations), batch_size)])
 
-
-def cache_summary(tensors: dict[str, torch.Tensor], seconds: float, loaded: bool) -> str:
-    """One line: what the activation cache holds, its memory and how long it took."""
-    train, val = tensors["train"], tensors["val"]
-    size_mb = sum(t.numel() * t.element_size() for t in tensors.values()) / 1e6
-    shape = "x".join(str(v) for v in train.shape[2:])
-    how = "loaded from disk" if loaded else "computed"
-    return (f"stage cache: {train.shape[0]} views x {train.shape[1]} train + {len(val)} val images, "
-            f"{shape} {str(train.dtype).removeprefix('torch.')} each, {size_mb:.1f} MB in memory, "
-            f"{how} in {seconds:.1f} s")

@@ -34,11 +34,11 @@ from ..data.augment import AugmentParams, Augmenter
 from .calibration import calibrate
 from .config import TrainConfig
 from .distributed import current_context
-from .feature_cache import cache_key, compute_features, load_or_compute
+from .feature_cache import cache_summary, cache_key, compute_features, load_or_compute
 from .mixed_precision import MixedPrecision
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
-from .stage_cache import StagedBackbone, cache_summary
+from .stage_cache import StagedBackbone
 
 log = logging.getLogger(__name__)
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -280,19 +280,29 @@ class Trainer:
             path = c.feature_cache or self.out / "stage_cache.safetensors"
         computed: list[bool] = []
 
+        label = "feature cache" if self.stages is None else "stage cache"
+
         def compute() -> dict[str, torch.Tensor]:
+            from tqdm import tqdm
+
             computed.append(True)
-            views = [encode(self.data.train_images)]
-            for view in range(copies):
-                aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
-                views.append(encode(self.data.train_images, aug))
-            return {"train": torch.stack(views), "val": encode(self.data.val_images)}
+            with tqdm(total=copies + 2, desc=f"{label} ({path.name})", unit="view",
+                      disable=not self.progress) as bar:  # clean + augmented train views, val
+                views = [encode(self.data.train_images)]
+                bar.update()
+                for view in range(copies):
+                    aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
+                    views.append(encode(self.data.train_images, aug))
+                    bar.update()
+                val = encode(self.data.val_images)
+                bar.update()
+            return {"train": torch.stack(views), "val": val}
 
         t0 = time.perf_counter()
         with self.dist.main_first():  # rank 0 computes and writes the cache, the others read it
             tensors = load_or_compute(path, cache_key(parts), compute)
-        if self.stages is not None and self.progress:
-            print(cache_summary(tensors, time.perf_counter() - t0, loaded=not computed), flush=True)
+        if self.progress and self.dist.is_main:
+            print(cache_summary(label, tensors, time.perf_counter() - t0, loaded=not computed), flush=True)
         return tensors
 
     # --- one epoch ------------------------------------------------------------------
