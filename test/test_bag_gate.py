@@ -45,3 +45,21 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
     if odom:  # the track starts only after odom_recovery_frames consistent frames
         assert withheld >= OdomCheckConfig().recovery_frames - 1
     assert "gate: " in capsys.readouterr().out and (out / "accuracy_vs_published.png").stat().st_size > 0
+
+
+def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    base = ["bag-eval", str(odom_bag), "--weights", str(tiny_checkpoint), "--image-topic", "/camera/image_raw",
+            "--gt-topic", "/ground_truth/pose", "--no-plots"]
+    # a 1 mm position limit withholds every frame as too uncertain ...
+    assert main(base + ["--out", str(tmp_path / "strict"), "--no-odom-check", "--max-position-std", "0.001"]) == 0
+    strict = json.loads((tmp_path / "strict" / "summary.json").read_text())
+    assert strict["gate_published_fraction"] == 0.0
+    assert strict["gate_withheld_by_reason"].get("uncertain") == 12
+    # ... and every test off publishes every frame
+    assert main(base + ["--out", str(tmp_path / "off"), "--no-odom-check", "--max-ood-score", "0",
+                        "--max-position-std-factor", "0"]) == 0
+    assert json.loads((tmp_path / "off" / "summary.json").read_text())["gate_published_fraction"] == 1.0
+    # the odometry check's recovery count: 5 consistent frames before the track starts
+    assert main(base + ["--out", str(tmp_path / "recover"), "--max-ood-score", "0", "--max-position-std-factor", "0",
+                        "--odom-recovery-frames", "5"]) == 0
+    assert json.loads((tmp_path / "recover" / "summary.json").read_text())["gate_published_fraction"] <= 8 / 12

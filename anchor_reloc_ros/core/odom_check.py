@@ -32,13 +32,13 @@ class OdomCheckConfig:
     threshold: float = option(
         4.03, "Odometry check: largest Mahalanobis distance (sigma, position, 3 dof; 4.03 = "
         "chi-square 99.9 %), as robot_localization's pose0_rejection_threshold",
-        range=(0.1, 1000.0), ros_name="odom_rejection_threshold")
+        range=(0.1, 1000.0), ros_name="odom_rejection_threshold", flag="--odom-rejection-threshold")
     recovery_frames: int = option(
         3, "Odometry check: this many consecutive mutually consistent rejected estimates start a "
-        "new track (kidnapped robot)", range=(1, 1000), ros_name="odom_recovery_frames")
+        "new track (kidnapped robot)", range=(1, 1000), ros_name="odom_recovery_frames", flag="--odom-recovery-frames")
     drift_per_m: float = option(
         0.05, "Odometry check: odometry position error (m) per metre travelled since the last "
-        "accepted estimate", range=(0.0, 10.0), ros_name="odom_drift_per_m")
+        "accepted estimate", range=(0.0, 10.0), ros_name="odom_drift_per_m", flag="--odom-drift-per-m")
     noise_floor_m: float = option(
         0.2, "Odometry/extrinsic position error that never vanishes (m)", ros_name=None)
 

@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     returns the actions by field name, so that a tool can append a note to a help text."""
     actions: dict[str, argparse.Action] = {}
     for spec in specs:
-        kwargs: dict[str, Any] = {"dest": spec.dest, "default": spec.default, "help": spec.help}
+        kwargs: dict[str, Any] = {"dest": spec.dest, "default": spec.default,
+                                  "help": spec.help.replace("%", "%%")}  # argparse formats help with %
         if isinstance(spec.default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction if spec.default else "store_true"
         else:

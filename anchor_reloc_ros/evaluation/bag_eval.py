@@ -28,9 +28,11 @@ from ..core.backend_factory import read_weights_metadata
 from ..core.decoding import DecodeOptions
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
+from ..core.gate import GateLimits
 from ..core.inference_options import InferenceOptions
 from ..core.localizer import Localizer
 from ..core.metrics import summarize_errors
+from ..core.odom_check import OdomCheckConfig
 from ..core.trajectory import Trajectory
 from ..data.prefetch import default_workers
 from ..data.rosbag_estimates import write_estimates_bag
@@ -61,6 +63,8 @@ class BagEvalConfig:
     storage: str = "mcap"         # output bag storage
     gate: bool = True             # offline: also run the node's gate (accuracy vs frames published)
     odom_check: bool = True       # offline gate: the odometry check when the bag has odom -> base_link
+    gate_limits: GateLimits = field(default_factory=GateLimits)        # offline gate: the node's defaults
+    odom_config: OdomCheckConfig = field(default_factory=OdomCheckConfig)
 
 
 @dataclass
@@ -229,19 +233,18 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
 
 def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstimates,
                   result: EvaluationResult, extra: dict[str, object]):
-    """The node's gate at its defaults over the scored frames: its figures go into ``extra``;
+    """The node's gate (``config.gate_limits``, the node's defaults unless set) over the scored frames: its figures go into ``extra``;
     returns a callable that writes the accuracy-vs-published plot (None without plots)."""
-    from ..core.odom_check import OdomCheckConfig
-    from .bag_gate import (default_limits, gate_frames, gate_report, plot_accuracy_vs_published,
+    from .bag_gate import (gate_frames, gate_report, plot_accuracy_vs_published,
                            read_bag_odometry, write_gate_frames)
 
     odometry = None
     if config.odom_check:
         with BagReader(config.bag) as bag:
             odometry = read_bag_odometry(bag)
-    limits = default_limits()
+    limits = config.gate_limits
     decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration.position_cov, limits,
-                            odometry, OdomCheckConfig())
+                            odometry, config.odom_config)
     extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
     Path(config.out).mkdir(parents=True, exist_ok=True)
     write_gate_frames(Path(config.out) / "gate_frames.csv", kept.stamps_ns, decisions, result.translation_error)

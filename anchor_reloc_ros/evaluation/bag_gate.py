@@ -24,11 +24,6 @@ from .bag_eval import FrameEstimates
 
 ODOM_FRAME, BASE_FRAME = "odom", "base_link"
 ODOM_MAX_DT_S = 0.2
-DEFAULT_LIMITS = GateLimits()  # the node's defaults (its parameters are generated from GateLimits)
-
-
-def default_limits() -> GateLimits:
-    return DEFAULT_LIMITS
 
 
 @dataclass

@@ -5,6 +5,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.gate import GateLimits
+from ..core.odom_check import OdomCheckConfig
+from ..core.options import add_arguments, from_args, option_specs
 from ..data.prefetch import default_workers
 from .inference_args import (add_decode_arguments, add_inference_arguments, decode_options_from_args,
                              inference_options_from_args)
@@ -40,6 +43,9 @@ def gt_source_from_args(args: argparse.Namespace) -> GroundTruthSource:
     return GroundTruthSource(args.gt_topic, args.gt_child_frame, args.gt_parent_frame, args.gt_tum)
 
 
+ODOM_FLAGS = ("threshold", "recovery_frames", "drift_per_m")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bag-eval", help="evaluate a checkpoint on a rosbag2 recording (offline or through the live node)",
@@ -69,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="offline: skip the node's gate (accuracy vs the fraction of frames published)")
     p.add_argument("--no-odom-check", action="store_true",
                    help="offline gate: skip the odometry check even when the bag has odom -> base_link")
+    gate = p.add_argument_group("offline gate (the node parameters of the same names, at its defaults)")
+    add_arguments(gate, option_specs(GateLimits))
+    add_arguments(gate, option_specs(OdomCheckConfig, only=ODOM_FLAGS))
     add_decode_arguments(p)
     actions = add_inference_arguments(p)
     actions["threads"].help += "; live: the node's cpu_threads, 0 = 1 thread (the replayer needs a core)"
@@ -84,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                            gt_source_from_args(args), args.mode, args.rate, args.max_dt,
                            inference_options_from_args(args), decode_options_from_args(args),
                            batch_size=args.batch_size, decode_workers=args.decode_workers,
-                           plots=not args.no_plots, gate=not args.no_gate, odom_check=not args.no_odom_check)
+                           plots=not args.no_plots, gate=not args.no_gate, odom_check=not args.no_odom_check,
+                           gate_limits=from_args(GateLimits(), args), odom_config=from_args(OdomCheckConfig(), args))
     result, paths, extra = bag_eval(config)
     print_summary(result, f"{args.weights} on {args.bag} {args.image_topic} ({args.mode})")
     print(f"frames without ground truth (left out): {extra['frames_without_gt']}, "
