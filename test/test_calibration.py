@@ -16,7 +16,7 @@ from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.core.geometry import quat_angle_deg
 from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
-from anchor_reloc_ros.training.calibration import calibrate
+from anchor_reloc_ros.training.calibration import GATE_MIN_KEPT, calibrate, gate_std_limit
 
 FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
 ANCHORS = np.c_[np.arange(20) * 2.0, np.zeros(20), np.zeros(20)]
@@ -94,6 +94,24 @@ def test_posenet_gets_the_residual_floor() -> None:
     assert calib.rotation_var == pytest.approx(np.radians(0.2) ** 2)   # perfect rotations: the minimum
     empty = calibrate(decoder, {k: v[:0] for k, v in outputs.items()}, truth[:0], truth[:0], temperature=4.0)
     assert empty.uncertainty_temperature == 4.0
+
+
+def test_gate_std_limit_keeps_the_frames_the_covariance_trusts() -> None:
+    rng = np.random.default_rng(0)
+    stds = rng.uniform(1.0, 10.0, 200)
+    # errors grow with the std: the largest limit whose kept frames (>= 25 %) halve the median error
+    errors = stds ** 2 * rng.uniform(0.8, 1.2, 200)
+    limit = gate_std_limit(stds, errors)
+    kept = stds <= limit
+    assert kept.mean() >= GATE_MIN_KEPT and limit == stds[kept].max()
+    assert np.median(errors[kept]) <= 0.5 * np.median(errors)
+    one_more = stds <= np.sort(stds)[kept.sum()]
+    assert np.median(errors[one_more]) > 0.5 * np.median(errors)
+    # errors unrelated to the std: no limit
+    assert gate_std_limit(stds, rng.uniform(0.0, 10.0, 200)) == 0.0
+    # a calibration from before the limit existed reads as none
+    old = UncertaintyCalibration.from_dict({"position_cov": np.eye(3).tolist(), "rotation_var": 0.01, "temperature": 1.0})
+    assert old.position_std_limit == 0.0 and "position_std_limit" in UncertaintyCalibration().to_dict()
 
 
 def test_training_stores_the_new_calibration(tiny_checkpoint: Path, strip_dataset: Path) -> None:

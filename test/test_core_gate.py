@@ -47,13 +47,13 @@ def test_position_std_is_the_largest_eigen_direction() -> None:
     (_estimate(math.nan), GateLimits(), "out_of_scene"),  # a calibrated model that gave no score
 ])
 def test_gate_reasons(est: PoseEstimate, limits: GateLimits, reason: str) -> None:
-    decision = PoseGate(OOD, reference_sigma_m=2.0).check(est, limits)
+    decision = PoseGate(OOD, calibrated_std_limit_m=2.0).check(est, limits)
     assert decision.passed == (reason == "")
     assert decision.reason.startswith(reason)
 
 
 def test_without_calibration_the_gate_uses_the_covariance_and_the_raw_softmax() -> None:
-    gate = PoseGate(None, reference_sigma_m=1.0)
+    gate = PoseGate(None, calibrated_std_limit_m=1.0)
     assert gate.check(_estimate(math.nan), GateLimits(max_ood_score=1.0)).passed
     assert not gate.check(_estimate(math.nan, confidence=0.3), GateLimits(min_confidence=0.5)).passed
     assert not gate.check(_estimate(math.nan, std_m=4.0), GateLimits(max_position_std_factor=3.0)).passed

@@ -38,7 +38,7 @@ def test_training_stores_the_bank_and_a_validation_threshold(tiny_checkpoint: Pa
 def test_default_gate_withholds_noise_black_and_white_but_not_the_scene(tiny_checkpoint: Path,
                                                                        strip_dataset: Path) -> None:
     localizer = Localizer.from_checkpoint(tiny_checkpoint, device="cpu")
-    gate = pose_gate_for(localizer.metadata, localizer.decoder.calibration.position_cov)
+    gate = pose_gate_for(localizer.metadata, localizer.decoder.calibration)
     garbage = [gate.check(e, DEFAULT_LIMITS) for e in localizer.localize_batch(garbage_frames())]
     assert all(not d.passed and d.reason.startswith("out_of_scene") for d in garbage), \
         [d.reason for d in garbage]

@@ -47,6 +47,7 @@ class UncertaintyCalibration:
     temperature: float = 1.0                                              # fusion softmax temperature
     uncertainty_temperature: float = 1.0                                  # mixture softmax temperature
     rotation_entropy_gain: float = 0.0                                    # rotation: floor * (1 + g H/log N)
+    position_std_limit: float = 0.0       # m, the gate's validation-calibrated std limit; 0 = none
 
     def __post_init__(self) -> None:
         self.position_cov = np.asarray(self.position_cov, dtype=np.float64).reshape(3, 3)
@@ -59,19 +60,23 @@ class UncertaintyCalibration:
                 raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
         if not float(self.rotation_entropy_gain) >= 0:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
+        if not float(self.position_std_limit) >= 0:
+            raise ValueError(f"calibration position_std_limit must be >= 0, got {self.position_std_limit}")
 
     def to_dict(self) -> dict:
         return {"position_cov": self.position_cov.tolist(), "rotation_var": float(self.rotation_var),
                 "temperature": float(self.temperature),
                 "uncertainty_temperature": float(self.uncertainty_temperature),
-                "rotation_entropy_gain": float(self.rotation_entropy_gain)}
+                "rotation_entropy_gain": float(self.rotation_entropy_gain),
+                "position_std_limit": float(self.position_std_limit)}
 
     @staticmethod
     def from_dict(d: dict) -> "UncertaintyCalibration":
         temperature = float(d["temperature"])
         return UncertaintyCalibration(np.asarray(d["position_cov"], dtype=np.float64), float(d["rotation_var"]),
                                       temperature, float(d.get("uncertainty_temperature", temperature)),
-                                      float(d.get("rotation_entropy_gain", 0.0)))
+                                      float(d.get("rotation_entropy_gain", 0.0)),
+                                      float(d.get("position_std_limit", 0.0)))
 
 
 @dataclass

@@ -9,17 +9,18 @@ from dataclasses import replace
 
 import numpy as np
 
+from .decoding import UncertaintyCalibration
 from .estimate import PoseEstimate
-from .gate import GateDecision, GateLimits, PoseGate, calibrated_sigma
+from .gate import GateDecision, GateLimits, PoseGate
 from .ood import OodCalibration
 from .odom_check import OdomCheckConfig, OdomConsistency
 
 REASON_KINDS = ("out_of_scene", "low_confidence", "uncertain", "odom_check")
 
 
-def pose_gate_for(metadata: dict, position_cov_3x3: np.ndarray) -> PoseGate:
-    """The gate of one checkpoint (its out-of-scene calibration and calibrated sigma)."""
-    return PoseGate(OodCalibration.from_metadata(metadata), calibrated_sigma(position_cov_3x3))
+def pose_gate_for(metadata: dict, calibration: UncertaintyCalibration) -> PoseGate:
+    """The gate of one checkpoint: its out-of-scene calibration and calibrated std limit."""
+    return PoseGate(OodCalibration.from_metadata(metadata), calibration.position_std_limit)
 
 
 def reason_kind(reason: str) -> str:

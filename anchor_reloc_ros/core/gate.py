@@ -12,8 +12,8 @@ off at 0:
   softmax is used, as before.
 * ``max_position_std``: the largest position standard deviation, ``sqrt`` of the largest
   eigenvalue of the 3x3 position covariance, in metres. ``max_position_std_factor``
-  gives it relative to the checkpoint's validation-calibrated sigma instead (the
-  smaller of the two applies when both are set).
+  gives it relative to the checkpoint's validation-calibrated std limit instead
+  (training/calibration.py; the smaller of the two applies when both are set).
 """
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ class GateLimits:
         0.0, "Gate: withhold estimates whose largest position standard deviation (sqrt of the "
         "largest eigenvalue of the position covariance) exceeds this (m); 0 = off", range=(0.0, 1.0e6))
     max_position_std_factor: float = option(
-        14.0, "Gate: the same limit as a multiple of the checkpoint's validation-calibrated position "
-        "sigma; 0 = off (the smaller limit applies when both are set)", range=(0.0, 1000.0))
+        1.0, "Gate: the same test at this multiple of the checkpoint's validation-calibrated std limit "
+        "(the largest std at which the validation frames kept, at least 25 %, have at most half the "
+        "median error of all; none when no std does that, or the checkpoint predates it); 0 = off "
+        "(the smaller limit applies when both are set)", range=(0.0, 1000.0))
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,12 @@ def position_std(covariance_6x6: np.ndarray) -> float:
     return float(math.sqrt(max(float(np.linalg.eigvalsh(0.5 * (block + block.T))[-1]), 0.0)))
 
 
-def calibrated_sigma(position_cov_3x3: np.ndarray) -> float:
-    """The reference sigma of a checkpoint: ``position_std`` of its calibrated covariance."""
-    cov = np.zeros((6, 6))
-    cov[:3, :3] = np.asarray(position_cov_3x3, dtype=np.float64).reshape(3, 3)
-    return position_std(cov)
-
-
 class PoseGate:
     """Checks estimates of one checkpoint against ``GateLimits``."""
 
-    def __init__(self, ood: OodCalibration | None, reference_sigma_m: float) -> None:
+    def __init__(self, ood: OodCalibration | None, calibrated_std_limit_m: float) -> None:
         self.ood = ood
-        self.reference_sigma_m = float(reference_sigma_m)
+        self.calibrated_std_limit_m = float(calibrated_std_limit_m)  # 0: the checkpoint has none
 
     @property
     def ood_available(self) -> bool:
@@ -87,8 +82,8 @@ class PoseGate:
         candidates = [math.inf]
         if limits.max_position_std > 0:
             candidates.append(limits.max_position_std)
-        if limits.max_position_std_factor > 0 and self.reference_sigma_m > 0:
-            candidates.append(limits.max_position_std_factor * self.reference_sigma_m)
+        if limits.max_position_std_factor > 0 and self.calibrated_std_limit_m > 0:
+            candidates.append(limits.max_position_std_factor * self.calibrated_std_limit_m)
         return min(candidates)
 
     def check(self, est: PoseEstimate, limits: GateLimits) -> GateDecision:

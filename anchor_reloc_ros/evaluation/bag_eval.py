@@ -243,7 +243,7 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstima
         with BagReader(config.bag) as bag:
             odometry = read_bag_odometry(bag)
     limits = config.gate_limits
-    decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration.position_cov, limits,
+    decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration, limits,
                             odometry, config.odom_config)
     extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
     Path(config.out).mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.decoding import UncertaintyCalibration
 from ..core.frame_gate import REASON_KINDS, FrameGate, pose_gate_for, reason_kind
 from ..core.gate import GateDecision, GateLimits
 from ..core.geometry import invert_transform, transform_from_pq
@@ -71,10 +72,10 @@ def read_bag_odometry(bag: BagReader, odom_frame: str = ODOM_FRAME,
     return BagOdometry(traj, invert_transform(T_base_cam), camera_frame)
 
 
-def gate_frames(frames: FrameEstimates, metadata: dict, position_cov: np.ndarray, limits: GateLimits,
+def gate_frames(frames: FrameEstimates, metadata: dict, calibration: UncertaintyCalibration, limits: GateLimits,
                 odometry: BagOdometry | None, odom_config: OdomCheckConfig | None) -> list[GateDecision | None]:
     """Decisions in stamp order (``frames`` sorted); None for frames without an estimate."""
-    gate = FrameGate(pose_gate_for(metadata, position_cov), odom_config if odometry else None)
+    gate = FrameGate(pose_gate_for(metadata, calibration), odom_config if odometry else None)
     stamps_s = np.asarray(frames.stamps_ns, dtype=np.float64) * 1e-9
     if odometry is not None:
         p, q, valid = odometry.odom_base.interpolate(stamps_s, ODOM_MAX_DT_S)

@@ -185,7 +185,7 @@ class AnchorRelocNode(Node):
         return localizer
 
     def _make_gate(self, p: NodeParams) -> FrameGate:
-        gate = pose_gate_for(self._localizer.metadata, self._localizer.decoder.calibration.position_cov)
+        gate = pose_gate_for(self._localizer.metadata, self._localizer.decoder.calibration)
         if not gate.ood_available:
             self._warn_once("no_ood", f"{self._weights_path} has no out-of-scene calibration: max_ood_score "
                             "is not applied and min_confidence gates on the raw softmax; the gate uses the "

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: mixture temperature {c.uncertainty_temperature:g} "
           f"(was {r.previous.uncertainty_temperature:g}), position floor sqrt(trace) {floor_m:.2f} m, "
           f"rotation floor {float(c.rotation_var) ** 0.5 * 57.29577951308232:.2f} deg "
-          f"x (1 + {c.rotation_entropy_gain:g} entropy)")
+          f"x (1 + {c.rotation_entropy_gain:g} entropy), gate std limit "
+          + (f"{c.position_std_limit:.2f} m" if c.position_std_limit > 0 else "none (the std does not "
+             "separate worse from better validation frames)"))
     print(f"on its {r.val_frames} validation frames (argmax):")
     print(format_uncertainty(r.validation))
     return 0

@@ -14,17 +14,24 @@ of the validation frames and their ground truth, in the argmax decode (the defau
    Gaussian likelihood of the rotation errors; g > 0 only when it gains more than
    ``ROTATION_GAIN_MIN_NATS`` over g = 0 (one more parameter), else the plain floor.
    The floor is then raised, if needed, until no level is optimistic (as in 2).
+4. ``position_std_limit``, the gate's std limit (``max_position_std_factor`` = 1): the
+   largest position std (sqrt of the largest eigenvalue) at which the frames kept, at
+   least ``GATE_MIN_KEPT`` of them, have at most ``GATE_MEDIAN_RATIO`` times the median
+   error of all frames; 0 (no limit) when no std does that, i.e. when the covariance does
+   not tell the worse frames from the better ones on validation.
 
 The PoseNet head has no hypotheses: only the floor is fitted (step 2 with no mixture).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ..core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
+from ..core.gate import position_std
 from ..core.geometry import quat_angle_deg
 from ..core.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
 
@@ -33,6 +40,8 @@ MIN_ROTATION_STD_RAD = np.radians(0.2)
 UNCERTAINTY_TEMPERATURES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 16.0)
 ROTATION_ENTROPY_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)
 ROTATION_GAIN_MIN_NATS = 1.0
+GATE_MIN_KEPT = 0.25       # the std limit keeps at least this share of the validation frames ...
+GATE_MEDIAN_RATIO = 0.5    # ... whose median error is at most this times that of all of them
 
 
 def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray], gt_positions: np.ndarray,
@@ -59,7 +68,23 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     entropy = normalized_entropy(softmax(logits / t_u)) if logits is not None else np.zeros(len(gt_p))
     angles = np.radians(quat_angle_deg(probe.quats_wxyz, gt_quats_wxyz))
     rot_var, gain = _rotation_model(angles, entropy)
-    return UncertaintyCalibration(floor, rot_var, temperature, t_u, gain)
+    fitted = UncertaintyCalibration(floor, rot_var, temperature, t_u, gain)
+    final = Decoder(decoder.frame, decoder.anchors_route, decoder.anchor_dims, fitted, "argmax",
+                    decoder.top_k).decode(arrays)
+    stds = np.array([position_std(c) for c in final.covariances])
+    return replace(fitted, position_std_limit=gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1)))
+
+
+def gate_std_limit(stds: np.ndarray, errors: np.ndarray) -> float:
+    """The largest std whose frames at or below it (>= GATE_MIN_KEPT of all) have a median
+    error <= GATE_MEDIAN_RATIO x that of all frames; 0.0 when there is none."""
+    order = np.argsort(stds, kind="stable")
+    s, e = stds[order], errors[order]
+    target = GATE_MEDIAN_RATIO * float(np.median(e))
+    for kept in range(len(s), max(1, int(np.ceil(GATE_MIN_KEPT * len(s)))) - 1, -1):
+        if s[kept - 1] < (s[kept] if kept < len(s) else np.inf) and float(np.median(e[:kept])) <= target:
+            return float(s[kept - 1])
+    return 0.0
 
 
 def _classification_temperature(decoder: Decoder, logits_BN: np.ndarray, gt_world: np.ndarray) -> float:
