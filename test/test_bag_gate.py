@@ -51,7 +51,8 @@ def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path
     base = ["bag-eval", str(odom_bag), "--weights", str(tiny_checkpoint), "--image-topic", "/camera/image_raw",
             "--gt-topic", "/ground_truth/pose", "--no-plots"]
     # a 1 mm position limit withholds every frame as too uncertain ...
-    assert main(base + ["--out", str(tmp_path / "strict"), "--no-odom-check", "--max-position-std", "0.001"]) == 0
+    assert main(base + ["--out", str(tmp_path / "strict"), "--no-odom-check", "--max-ood-score", "0",
+                        "--max-position-std", "0.001"]) == 0
     strict = json.loads((tmp_path / "strict" / "summary.json").read_text())
     assert strict["gate_published_fraction"] == 0.0
     assert strict["gate_withheld_by_reason"].get("uncertain") == 12

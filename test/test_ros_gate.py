@@ -61,7 +61,7 @@ def test_defaults_withhold_garbage_and_publish_the_scene_in_order(ros_context, t
         assert not set(stamps) & set(garbage)                      # noise, black, white: all withheld
         assert h.node.stats.counters["gated_out_of_scene"] >= len(garbage)
         assert stamps == sorted(set(stamps)) and set(stamps) <= set(scene)  # never backwards, no repeats
-        assert len(stamps) >= len(scene) // 2
+        assert len(stamps) >= len(scene) // 4   # the calibrated std limit keeps >= 25 % of validation frames
         for m in poses:
             cov = np.asarray(m.pose.covariance).reshape(6, 6)
             assert np.allclose(cov, cov.T) and np.linalg.eigvalsh(cov).min() > 0

@@ -24,7 +24,7 @@ from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError
 from .model import ModelConfig, RelocNet
-from .ood import BANK_KEY, OodCalibration
+from .ood import BANK_KEY, NORM_KEY, OodCalibration
 
 FORMAT_NAME = "anchor_reloc_ros/checkpoint"
 FORMAT_VERSION = 1
@@ -126,7 +126,7 @@ def load_checkpoint(path: Path) -> CheckpointContents:
         state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
         if BANK_KEY in state:  # the out-of-scene bank (core/ood.py)
             ood = OodCalibration.from_metadata(meta)
-            model.set_ood_bank(state[BANK_KEY], ood.k if ood else 1)
+            model.set_ood_bank(state[BANK_KEY], ood.k if ood else 1, state.get(NORM_KEY))
         model.load_state_dict(state, strict=True)
         frame = RouteFrame.from_dict(meta["route_frame"])
         anchors = np.asarray(meta["anchors"]["positions_route"], dtype=np.float64).reshape(-1, 3)

@@ -24,7 +24,7 @@ from torch import nn
 
 from .backbones import get_backbone_spec
 from .errors import ConfigError
-from .ood import BANK_KEY, DEFAULT_K, OOD_SCORE_KEY, knn_cosine_distance
+from .ood import BANK_KEY, DEFAULT_K, NORM_KEY, OOD_SCORE_KEY, ood_score
 
 HEAD_TYPES = ("anchor", "posenet")
 TRUNK_TYPES = ("shared", "separate")
@@ -93,6 +93,7 @@ class RelocNet(nn.Module):
             self.rotation_head = _head(f, 4, h, p)
         # Out-of-scene score (core/ood.py): a bank of training features, attached after training.
         self.register_buffer(BANK_KEY, None)
+        self.register_buffer(NORM_KEY, None)   # optional: the feature-magnitude term of the score
         self.ood_k = DEFAULT_K
 
     def normalize(self, image_B3HW: torch.Tensor) -> torch.Tensor:
@@ -114,10 +115,12 @@ class RelocNet(nn.Module):
         self.feat_mean_F.copy_(feat_NF.mean(dim=0))
         self.feat_std_F.copy_(std_F.clamp_min(floor))
 
-    def set_ood_bank(self, bank_MF: torch.Tensor, k: int = DEFAULT_K) -> None:
-        """Attach the training-feature bank: ``forward`` then also returns ``ood_score_B``."""
+    def set_ood_bank(self, bank_MF: torch.Tensor, k: int = DEFAULT_K, norm_3: torch.Tensor | None = None) -> None:
+        """Attach the training-feature bank (and the magnitude statistics): ``forward`` then also
+        returns ``ood_score_B``."""
         ref = next(self.parameters())
         setattr(self, BANK_KEY, bank_MF.detach().to(ref.device, ref.dtype))
+        setattr(self, NORM_KEY, None if norm_3 is None else norm_3.detach().to(ref.device, ref.dtype))
         self.ood_k = int(k)
 
     def heads(self, feat_BF: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -138,7 +141,7 @@ class RelocNet(nn.Module):
         out = self.heads(feat_BF)
         bank = getattr(self, BANK_KEY)
         if bank is not None:
-            out[OOD_SCORE_KEY] = knn_cosine_distance(feat_BF, bank, self.ood_k)
+            out[OOD_SCORE_KEY] = ood_score(feat_BF, bank, self.ood_k, getattr(self, NORM_KEY))
         return out
 
     def head_parameters(self) -> list[nn.Parameter]:

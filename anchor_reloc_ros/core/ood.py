@@ -5,7 +5,11 @@ The score is the cosine distance ``1 - cos`` of the pooled backbone feature to i
 ``MAX_BANK_ROWS``). Chosen on the street demo model against validation frames (AUROC,
 k = 1, raw features): noise 1.00, black/white 1.00, the room scene 0.997; centring the
 features on the training mean (0.10 / 0.83 / 0.89) and the energy score
-``-logsumexp(logits)`` (1.00 / 0.16 / 0.88) were worse. It is computed inside the network
+``-logsumexp(logits)`` (1.00 / 0.16 / 0.88) were worse. A cosine ignores magnitude, and
+once the threshold came from a shifted validation walk an all-white frame passed (its
+feature points like a sky-heavy street frame's but is 2x longer than any training one):
+with the magnitude statistics ``NORM_KEY`` the score is the larger of the cosine distance
+and a weighted log-norm deviation (``ood_score``). It is computed inside the network
 (``RelocNet.forward`` returns it as ``ood_score_B`` when a bank is attached), so the
 checkpoint and the ONNX export carry the same signal. ``OodCalibration`` holds the
 threshold chosen on validation frames; scores are reported relative to it (1.0 = the
@@ -19,6 +23,7 @@ import torch
 
 OOD_SCORE_KEY = "ood_score_B"
 BANK_KEY = "ood_bank_MF"
+NORM_KEY = "ood_norm_3"        # (mean, std) of log ||feature|| over the training features, weight
 METADATA_KEY = "ood"
 MAX_BANK_ROWS = 1000
 DEFAULT_K = 1
@@ -31,6 +36,22 @@ def knn_cosine_distance(feat_BF: torch.Tensor, bank_MF: torch.Tensor, k: int) ->
     sim_BM = x @ bank_MF.float().t()
     k = max(1, min(int(k), bank_MF.shape[0]))
     return 1.0 - torch.topk(sim_BM, k, dim=1).values[:, -1]
+
+
+def log_norm_deviation(feat_BF: torch.Tensor, norm_3: torch.Tensor) -> torch.Tensor:
+    """(B,) |log ||f|| - mean| / std: how far a feature's magnitude is from the training ones'."""
+    log_norm = feat_BF.float().norm(dim=1).clamp_min(1e-6).log()
+    return (log_norm - norm_3[0]).abs() / norm_3[1].clamp_min(1e-6)
+
+
+def ood_score(feat_BF: torch.Tensor, bank_MF: torch.Tensor, k: int, norm_3: torch.Tensor | None) -> torch.Tensor:
+    """(B,) the out-of-scene score: the cosine distance to the bank, or, with ``norm_3``, the
+    larger of it and weight x the log-norm deviation (a blank frame's feature points like a
+    scene's but is far larger or smaller; the weight puts both on the cosine's scale)."""
+    score = knn_cosine_distance(feat_BF, bank_MF, k)
+    if norm_3 is None:
+        return score
+    return torch.maximum(score, norm_3[2] * log_norm_deviation(feat_BF, norm_3))
 
 
 def make_bank(train_feat_NF: torch.Tensor, rows: int = MAX_BANK_ROWS, seed: int = 0) -> torch.Tensor:
@@ -59,7 +80,7 @@ class OodCalibration:
         return float(raw_score) / max(self.threshold, 1e-9)
 
     def to_dict(self) -> dict:
-        return {"score": "knn_cosine_distance", "threshold": self.threshold, "quantile": self.quantile,
+        return {"score": "max(knn_cosine_distance, w * log_norm_deviation)", "threshold": self.threshold, "quantile": self.quantile,
                 "k": self.k, "val_median": self.val_median, "val_frames": self.val_frames}
 
     @staticmethod

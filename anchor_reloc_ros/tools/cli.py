@@ -24,6 +24,7 @@ TOOL_MODULES = (
     "export",
     "calibrate_ood",
     "bag_eval",
+    "gate_eval",
     "bag_export",
     "make_bag",
     "demo",

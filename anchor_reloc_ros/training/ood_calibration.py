@@ -16,7 +16,8 @@ import torch
 from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.errors import DatasetError
 from ..core.model import RelocNet
-from ..core.ood import DEFAULT_K, MAX_BANK_ROWS, METADATA_KEY, OodCalibration, knn_cosine_distance, make_bank
+from ..core.ood import (DEFAULT_K, MAX_BANK_ROWS, METADATA_KEY, OodCalibration, knn_cosine_distance,
+                        log_norm_deviation, make_bank, ood_score)
 from .feature_cache import compute_features
 from .image_cache import load_images
 from .prepare import checkpoint_train_val_frames
@@ -31,8 +32,16 @@ def calibrate_ood(model: RelocNet, train_feat_NF: torch.Tensor, val_feat_VF: tor
     if len(val_feat_VF) == 0:
         raise DatasetError("out-of-scene calibration needs validation frames (--val-every > 0)")
     bank = make_bank(train_feat_NF, rows).half().float()  # fp16-exact: the same in fp16 files
-    model.set_ood_bank(bank, k)
-    scores = knn_cosine_distance(val_feat_VF.float().cpu(), bank, k).numpy()
+    val = val_feat_VF.float().cpu()
+    log_norms = train_feat_NF.float().cpu().norm(dim=1).clamp_min(1e-6).log()
+    norm_3 = torch.stack([log_norms.mean(), log_norms.std(unbiased=False), torch.tensor(1.0)]).half().float()
+    # weight: the magnitude term's validation quantile on the cosine's (both equal there)
+    cos_q = np.quantile(knn_cosine_distance(val, bank, k).numpy(), quantile)
+    dev_q = np.quantile(log_norm_deviation(val, norm_3).numpy(), quantile)
+    norm_3[2] = float(cos_q / max(dev_q, 1e-6))
+    norm_3 = norm_3.half().float()
+    model.set_ood_bank(bank, k, norm_3)
+    scores = ood_score(val, bank, k, norm_3).numpy()
     return OodCalibration(float(np.quantile(scores, quantile)), quantile, int(k),
                           float(np.median(scores)), int(len(scores)))
 
