@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 from anchor_reloc_ros.core.checkpoint import read_metadata
 from anchor_reloc_ros.core.frame_gate import pose_gate_for
 from anchor_reloc_ros.core.gate import GateLimits
 from anchor_reloc_ros.core.localizer import Localizer
-from anchor_reloc_ros.core.ood import BANK_KEY, MAX_BANK_ROWS, OodCalibration
+from anchor_reloc_ros.core.ood import BANK_KEY, MAX_BANK_ROWS, OodCalibration, knn_cosine_distance, make_bank, ood_score
 from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.tools.cli import main as cli_main
 from anchor_reloc_ros.training.image_cache import read_rgb
@@ -70,3 +72,28 @@ def test_calibrate_ood_errors_name_the_file(tmp_path: Path, strip_dataset: Path,
     assert cli_main(["calibrate-ood", "--weights", str(missing), "--data", str(strip_dataset)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err
+
+
+def test_the_score_sees_a_feature_that_points_right_but_is_far_too_long() -> None:
+    bank = make_bank(torch.randn(50, 16))
+    feat = bank[:1] * 10.0                          # a training direction, the training length ...
+    norm_3 = torch.tensor([float(np.log(10.0)), 0.1, 0.05])
+    assert float(ood_score(feat, bank, 1, norm_3)) == pytest.approx(0.0, abs=1e-5)
+    long = feat * 2.7                               # ... then e times longer: 10 std of log-norm
+    assert float(knn_cosine_distance(long, bank, 1)) == pytest.approx(0.0, abs=1e-5)
+    assert float(ood_score(long, bank, 1, norm_3)) == pytest.approx(0.05 * np.log(2.7) / 0.1, rel=1e-4)
+    assert float(ood_score(long, bank, 1, None)) == pytest.approx(0.0, abs=1e-5)  # older checkpoints
+
+
+def test_gate_eval_reports_each_kind(tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gate"
+    assert cli_main(["gate-eval", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
+                     "--noise-frames", "4", "--other", str(strip_dataset), "--out", str(out)]) == 0
+    kinds = {k["kind"]: k for k in json.loads((out / "summary.json").read_text())["kinds"]}
+    assert list(kinds) == ["in_scene", "noise", "black", "white", strip_dataset.name]
+    assert kinds["noise"]["frames"] == 4 and kinds["noise"]["withheld_out_of_scene"] == 1.0
+    assert kinds["white"]["withheld"] == 1.0 and kinds["black"]["auroc"] > 0.5
+    # the scene's own test split as "other": no better than chance against itself
+    assert kinds[strip_dataset.name]["auroc"] == pytest.approx(0.5)
+    assert "AUROC" in capsys.readouterr().out
