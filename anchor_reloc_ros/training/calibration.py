@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ..core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
+from ..core.decoding import DecodeOptions, Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from ..core.gate import position_std
 from ..core.geometry import quat_angle_deg
 from ..core.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
@@ -59,9 +59,8 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     logits = arrays.get("logits_BN")
     t_u = temperature if logits is None else _classification_temperature(decoder, logits, gt_p)
     minimum = np.eye(3) * MIN_POSITION_STD_M ** 2
-    probe = Decoder(decoder.frame, decoder.anchors_route, decoder.anchor_dims,
-                    UncertaintyCalibration(minimum, MIN_ROTATION_STD_RAD ** 2, temperature, t_u),
-                    "argmax", decoder.top_k).decode(arrays)
+    argmax = DecodeOptions("argmax", decoder.top_k)
+    probe = decoder.decode(arrays, argmax, UncertaintyCalibration(minimum, MIN_ROTATION_STD_RAD ** 2, temperature, t_u))
     e = probe.positions - gt_p
     residual = e.T @ e / len(e)
     floor = minimum + _floor_scale(e, probe.covariances[:, :3, :3], residual) * residual
@@ -69,8 +68,7 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     angles = np.radians(quat_angle_deg(probe.quats_wxyz, gt_quats_wxyz))
     rot_var, gain = _rotation_model(angles, entropy)
     fitted = UncertaintyCalibration(floor, rot_var, temperature, t_u, gain)
-    final = Decoder(decoder.frame, decoder.anchors_route, decoder.anchor_dims, fitted, "argmax",
-                    decoder.top_k).decode(arrays)
+    final = decoder.decode(arrays, argmax, fitted)
     stds = np.array([position_std(c) for c in final.covariances])
     return replace(fitted, position_std_limit=gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1)))
 
