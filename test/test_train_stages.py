@@ -28,8 +28,11 @@ def test_prefix_then_suffix_is_the_backbone(name: str) -> None:
             prefix, suffix = split_backbone(name, backbone, n)
             assert len(suffix) == n
             torch.testing.assert_close(suffix(prefix(x)), whole, rtol=0, atol=0)
-            # shared modules, no copies: the suffix's weights are the backbone's
+            # shared modules, no copies: the suffix's weights are the backbone's ...
             assert {id(p) for p in suffix.parameters()} <= {id(p) for p in backbone.parameters()}
+            # ... and none of them is also the prefix's (freezing the prefix must leave them trainable)
+            assert not {id(p) for p in suffix.parameters()} & {id(p) for p in prefix.parameters()}
+            assert any(True for _ in suffix.parameters())
 
 
 def test_out_of_range_or_unsupported_is_a_clear_error(tmp_path: Path) -> None:

@@ -157,14 +157,18 @@ def get_backbone_spec(name: str) -> BackboneSpec:
 
 # --- stages: split a backbone into a frozen prefix and a trainable suffix --------------
 class _LiteConvBnSwish(nn.Module):
-    """The stem (``_conv_stem``, ``_bn0``) or the 1x1 head (``_conv_head``, ``_bn1``), then swish."""
+    """The stem (``_conv_stem``, ``_bn0``) or the 1x1 head (``_conv_head``, ``_bn1``), then swish.
+
+    It registers only its own modules (not the whole net), so freezing a prefix of stages
+    freezes only those stages."""
 
     def __init__(self, net: nn.Module, conv: str, bn: str) -> None:
         super().__init__()
-        self.net, self.conv, self.bn = net, conv, bn
+        self.conv, self.bn = getattr(net, conv), getattr(net, bn)
+        self.swish = net._swish
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net._swish(getattr(self.net, self.bn)(getattr(self.net, self.conv)(x)))
+        return self.swish(self.bn(self.conv(x)))
 
 
 class _LiteBlocks(nn.Module):
@@ -172,12 +176,14 @@ class _LiteBlocks(nn.Module):
 
     def __init__(self, net: nn.Module, start: int, stop: int) -> None:
         super().__init__()
-        self.net, self.start, self.stop = net, start, stop
+        self.blocks = nn.ModuleList(net._blocks[start:stop])  # the net's own modules, shared
+        self.start, self.total = start, len(net._blocks)
+        self.rate = net._global_params.drop_connect_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rate, total = self.net._global_params.drop_connect_rate, len(self.net._blocks)
-        for idx in range(self.start, self.stop):
-            x = self.net._blocks[idx](x, drop_connect_rate=rate * idx / total if rate else rate)
+        for offset, block in enumerate(self.blocks):
+            idx = self.start + offset
+            x = block(x, drop_connect_rate=self.rate * idx / self.total if self.rate else self.rate)
         return x
 
 
