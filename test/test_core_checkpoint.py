@@ -177,3 +177,27 @@ def test_eval_with_bad_metadata_exits_with_one_line(tiny_checkpoint: Path, strip
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert str(bad) in err and "preprocessing.image_size" in err and "[0, -5]" in err, err
+
+
+def test_lite0_checkpoints_do_not_store_the_unused_classifier_and_old_ones_still_load(
+        tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from anchor_reloc_ros.core.model import ModelConfig, RelocNet
+
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = {**contents.metadata, "model": {**contents.metadata["model"], "backbone": "efficientnet_lite0"}}
+    model = RelocNet(ModelConfig(**meta["model"]), pretrained=False).eval()
+    path = save_checkpoint(tmp_path / "lite0.safetensors", model, meta)
+    with safe_open(str(path), "pt") as fh:
+        assert not [k for k in fh.keys() if "_fc" in k]
+        header = fh.metadata()
+    # a file written while the classifier was stored: its keys are dropped at load
+    tensors = load_file(str(path))
+    tensors["backbone.net._fc.weight"], tensors["backbone.net._fc.bias"] = torch.zeros(1000, 1280), torch.zeros(1000)
+    old = tmp_path / "old_lite0.safetensors"
+    save_file(tensors, str(old), metadata=header)
+    x = torch.full((1, 3, 64, 64), 128.0)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(old).model(x)["logits_BN"], model(x)["logits_BN"])

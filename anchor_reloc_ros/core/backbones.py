@@ -74,6 +74,10 @@ def _features_trunk(net: nn.Module) -> nn.Module:
     return net.features
 
 
+# Keys of checkpoints written while the unused classifier was still stored; dropped at load.
+UNUSED_BACKBONE_KEYS = ("backbone.net._fc.",)
+
+
 class _LiteTrunk(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -102,6 +106,7 @@ def _build_efficientnet_lite0(pretrained: bool) -> nn.Module:
         if any(not k.startswith("_fc") for k in missing):
             raise ConfigError(f"efficientnet_lite0 weights in {path} do not match the model")
     net.set_swish(memory_efficient=False)  # the plain form traces and exports cleanly
+    net._fc = nn.Identity()  # the ImageNet classifier (1.28 M weights) is never used: not stored
     return _LiteTrunk(net)
 
 

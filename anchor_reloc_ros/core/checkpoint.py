@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from .backbones import UNUSED_BACKBONE_KEYS
 from .anchors import RouteFrame
 from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
@@ -123,7 +124,8 @@ def load_checkpoint(path: Path) -> CheckpointContents:
     try:
         config = ModelConfig(**meta["model"])
         model = RelocNet(config, pretrained=False)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()
+                 if not k.startswith(UNUSED_BACKBONE_KEYS)}
         if BANK_KEY in state:  # the out-of-scene bank (core/ood.py)
             ood = OodCalibration.from_metadata(meta)
             model.set_ood_bank(state[BANK_KEY], ood.k if ood else 1, state.get(NORM_KEY))
