@@ -38,10 +38,14 @@ def knn_cosine_distance(feat_BF: torch.Tensor, bank_MF: torch.Tensor, k: int) ->
     return 1.0 - torch.topk(sim_BM, k, dim=1).values[:, -1]
 
 
+def log_feature_norm(feat_BF: torch.Tensor) -> torch.Tensor:
+    """(B,) log ||f|| of pooled features."""
+    return feat_BF.float().norm(dim=1).clamp_min(1e-6).log()
+
+
 def log_norm_deviation(feat_BF: torch.Tensor, norm_3: torch.Tensor) -> torch.Tensor:
     """(B,) |log ||f|| - mean| / std: how far a feature's magnitude is from the training ones'."""
-    log_norm = feat_BF.float().norm(dim=1).clamp_min(1e-6).log()
-    return (log_norm - norm_3[0]).abs() / norm_3[1].clamp_min(1e-6)
+    return (log_feature_norm(feat_BF) - norm_3[0]).abs() / norm_3[1].clamp_min(1e-6)
 
 
 def ood_score(feat_BF: torch.Tensor, bank_MF: torch.Tensor, k: int, norm_3: torch.Tensor | None) -> torch.Tensor:

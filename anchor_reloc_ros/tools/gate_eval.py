@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core.gate import GateLimits
 from ..core.inference_options import InferenceOptions
 from ..core.options import add_arguments, from_args, option_specs
+from ..evaluation.out_of_scene import NOISE_FRAMES
 from .inference_args import add_inference_arguments
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--other", type=Path, action="append", default=[], metavar="DIR",
                    help="another dataset whose frames are out of scene (repeatable)")
     p.add_argument("--other-split", default="test", help="the split of each --other dataset")
-    p.add_argument("--noise-frames", type=int, default=40, metavar="N", help="uniform-noise frames")
+    p.add_argument("--noise-frames", type=int, default=NOISE_FRAMES, metavar="N", help="uniform-noise frames")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     gate = p.add_argument_group("gate (the node parameters of the same names, at its defaults)")
     add_arguments(gate, option_specs(GateLimits))

@@ -17,7 +17,7 @@ from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.errors import DatasetError
 from ..core.model import RelocNet
 from ..core.ood import (DEFAULT_K, MAX_BANK_ROWS, METADATA_KEY, OodCalibration, knn_cosine_distance,
-                        log_norm_deviation, make_bank, ood_score)
+                        log_feature_norm, log_norm_deviation, make_bank, ood_score)
 from .feature_cache import compute_features
 from .image_cache import load_images
 from .prepare import checkpoint_train_val_frames
@@ -33,7 +33,7 @@ def calibrate_ood(model: RelocNet, train_feat_NF: torch.Tensor, val_feat_VF: tor
         raise DatasetError("out-of-scene calibration needs validation frames (--val-every > 0)")
     bank = make_bank(train_feat_NF, rows).half().float()  # fp16-exact: the same in fp16 files
     val = val_feat_VF.float().cpu()
-    log_norms = train_feat_NF.float().cpu().norm(dim=1).clamp_min(1e-6).log()
+    log_norms = log_feature_norm(train_feat_NF.cpu())
     norm_3 = torch.stack([log_norms.mean(), log_norms.std(unbiased=False), torch.tensor(1.0)]).half().float()
     # weight: the magnitude term's validation quantile on the cosine's (both equal there)
     cos_q = np.quantile(knn_cosine_distance(val, bank, k).numpy(), quantile)
