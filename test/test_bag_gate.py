@@ -1,6 +1,7 @@
 """bag-eval runs the node's gate offline: accuracy against the fraction of frames published."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from anchor_reloc_ros.core.odom_check import OdomCheckConfig
+from anchor_reloc_ros.data.rosbag_estimates import ANCHOR_TOPIC
 from anchor_reloc_ros.data.rosbag_io import BagReader
 from anchor_reloc_ros.evaluation.bag_gate import read_bag_odometry
 from anchor_reloc_ros.tools.cli import main
@@ -45,6 +47,13 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
     if odom:  # the track starts only after odom_recovery_frames consistent frames
         assert withheld >= OdomCheckConfig().recovery_frames - 1
     assert "gate: " in capsys.readouterr().out and (out / "accuracy_vs_published.png").stat().st_size > 0
+    # the output bag's AnchorDebug carries each frame's verdict, as the node publishes it
+    rows = list(csv.DictReader((out / "gate_frames.csv").open()))
+    with BagReader(out / "estimates_bag") as bag:
+        debug = [bag.deserialize(raw, c.msgtype) for c, _, raw in bag.messages(bag.connections(
+            ANCHOR_TOPIC, ["anchor_reloc_ros/msg/AnchorDebug"], "debug"))]
+    assert [(m.published, m.gate_reason) for m in debug] == [(r["published"] == "1", r["reason"]) for r in rows]
+    assert sum(not m.published for m in debug) == withheld
 
 
 def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from tf2_msgs.msg import TFMessage
 from anchor_reloc_ros.core.geometry import make_transform
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
+from anchor_reloc_ros.msg import AnchorDebug
 from anchor_reloc_ros.ros.conversions import ns_to_stamp, stamp_to_ns, transform_stamped
 from anchor_reloc_ros.ros.tf_buffer import TransformUnavailable
 from anchor_reloc_ros.training.image_cache import read_rgb
@@ -52,12 +53,21 @@ def _feed(h: Harness, frames: list[np.ndarray], first_stamp_ns: int) -> list[int
 def test_defaults_withhold_garbage_and_publish_the_scene_in_order(ros_context, tiny_checkpoint: Path,
                                                                   strip_dataset: Path, workers: int) -> None:
     h = _harness(tiny_checkpoint, inference_workers=workers)
+    debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
     try:
+        wait_until(lambda: h.node._anchor_pub.get_subscription_count() > 0, what="the debug subscription")
         garbage = _feed(h, garbage_frames(), 10 * S)
         scene = _feed(h, _scene(strip_dataset) * 2, 100 * S)
         wait_until(lambda: h.node.stats.counters["published"] >= 1, what="a published pose")
         poses = h.pose.items()
         stamps = [stamp_to_ns(m.header.stamp) for m in poses]
+        # ~/anchor carries every judged frame with the gate's verdict: withheld ones flagged
+        wait_until(lambda: len(debug.items()) >= len(garbage) + len(scene), what="a debug message per frame")
+        verdicts = {stamp_to_ns(m.header.stamp): m for m in debug.items()}
+        assert all(not verdicts[g].published and verdicts[g].gate_reason.startswith("out_of_scene")
+                   and verdicts[g].ood_score > 1.0 for g in garbage), [verdicts[g].gate_reason for g in garbage]
+        assert {t for t, m in verdicts.items() if m.published} == set(stamps)
+        assert all(m.gate_reason == "" and m.position_std > 0 for t, m in verdicts.items() if m.published)
         assert not set(stamps) & set(garbage)                      # noise, black, white: all withheld
         assert h.node.stats.counters["gated_out_of_scene"] >= len(garbage)
         assert stamps == sorted(set(stamps)) and set(stamps) <= set(scene)  # never backwards, no repeats

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.anchor_debug_fields import anchor_debug_fields, nearest_anchor_index
 from ..core.estimate import PoseEstimate
+from ..core.gate import GateDecision
 from .rosbag_io import ANCHOR_DEBUG_TYPE, BagWriter, header_msg, msg_class
 
 POSE_TOPIC = "/anchor_reloc_node/pose"
@@ -22,11 +24,9 @@ POSE_TYPE = "geometry_msgs/msg/PoseWithCovarianceStamped"
 
 
 def _vec(cls: str, v: np.ndarray) -> Any:
-    """A Point/Vector3 from up to 3 values (missing ones are zero)."""
-    vals = np.zeros(3)
-    flat = np.asarray(v, dtype=np.float64).reshape(-1)[:3]
-    vals[:flat.size] = flat
-    return msg_class(cls)(x=float(vals[0]), y=float(vals[1]), z=float(vals[2]))
+    """A Point/Vector3 from a (3,) array."""
+    x, y, z = (float(a) for a in np.asarray(v, dtype=np.float64).reshape(3))
+    return msg_class(cls)(x=x, y=y, z=z)
 
 
 def pose_message(est: PoseEstimate, stamp_ns: int, frame: str) -> Any:
@@ -40,17 +40,14 @@ def pose_message(est: PoseEstimate, stamp_ns: int, frame: str) -> Any:
 
 
 def anchor_message(est: PoseEstimate, stamp_ns: int, frame: str, anchors_world: np.ndarray,
-                   latency_ms: float, decode_mode: str) -> Any:
-    nearest = (int(np.argmin(np.linalg.norm(anchors_world - est.position, axis=1)))
-               if len(anchors_world) else -1)
-    return msg_class(ANCHOR_DEBUG_TYPE)(
-        header=header_msg(stamp_ns, frame), anchor_index=int(est.anchor_index),
-        anchor_position=_vec("geometry_msgs/msg/Point", est.anchor_position),
-        confidence=float(est.anchor_confidence),
-        topk_indices=np.asarray(est.topk_indices, dtype=np.int32).reshape(-1),
-        topk_confidences=np.asarray(est.topk_confidences, dtype=np.float32).reshape(-1),
-        offset=_vec("geometry_msgs/msg/Vector3", est.offset), nearest_anchor_index=nearest,
-        inference_ms=float(est.inference_ms), latency_ms=float(latency_ms), decode_mode=decode_mode)
+                   latency_ms: float, decode_mode: str, decision: GateDecision | None = None) -> Any:
+    """AnchorDebug as the node publishes it; ``decision`` None: not gated (published)."""
+    fields = anchor_debug_fields(est, nearest_anchor_index(anchors_world, est.position), latency_ms,
+                                 decode_mode, decision or GateDecision(True))
+    point, offset = fields.pop("anchor_position"), fields.pop("offset")
+    return msg_class(ANCHOR_DEBUG_TYPE)(header=header_msg(stamp_ns, frame), **fields,
+                                        anchor_position=_vec("geometry_msgs/msg/Point", point),
+                                        offset=_vec("geometry_msgs/msg/Vector3", offset))
 
 
 def estimate_from_messages(pose_msg: Any, anchor_msg: Any | None) -> PoseEstimate:
@@ -70,14 +67,15 @@ def estimate_from_messages(pose_msg: Any, anchor_msg: Any | None) -> PoseEstimat
         inference_ms=float(a.inference_ms) if a else float("nan"))
 
 
-def write_estimates_bag(path: Path, items: Iterable[tuple[int, PoseEstimate]], frame: str,
+def write_estimates_bag(path: Path, items: Iterable[tuple[int, PoseEstimate, GateDecision | None]], frame: str,
                         anchors_world: np.ndarray, decode_mode: str, storage: str = "mcap") -> Path:
-    """An output bag of ``(stamp_ns, estimate)``: pose + AnchorDebug per frame, bag time = stamp."""
+    """An output bag of ``(stamp_ns, estimate, gate decision)``: pose + AnchorDebug per frame,
+    bag time = stamp; the pose of every frame (the gate off), its verdict in AnchorDebug."""
     with BagWriter(path, storage) as bag:
         bag.add_topic(POSE_TOPIC, POSE_TYPE)
         bag.add_topic(ANCHOR_TOPIC, ANCHOR_DEBUG_TYPE)
-        for stamp, est in items:
+        for stamp, est, decision in items:
             bag.write(POSE_TOPIC, stamp, pose_message(est, stamp, frame))
             bag.write(ANCHOR_TOPIC, stamp, anchor_message(est, stamp, frame, anchors_world,
-                                                          est.inference_ms, decode_mode))
+                                                          est.inference_ms, decode_mode, decision))
     return Path(path)

@@ -28,7 +28,7 @@ from ..core.backend_factory import read_weights_metadata
 from ..core.decoding import DecodeOptions
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
-from ..core.gate import GateLimits
+from ..core.gate import GateDecision, GateLimits
 from ..core.inference_options import InferenceOptions
 from ..core.localizer import Localizer
 from ..core.metrics import summarize_errors
@@ -168,9 +168,11 @@ def _fresh_output_bag(path: Path) -> Path:
 
 def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: FrameEstimates,
                   anchors_world: np.ndarray, decode_mode: str, extra: dict[str, object],
-                  recorded_bag: Path | None = None) -> dict[str, Path]:
+                  recorded_bag: Path | None = None,
+                  decisions: list[GateDecision | None] | None = None) -> dict[str, Path]:
     """Report files, error-over-time plot and the estimates bag (unless ``recorded_bag``
-    already holds what a live node published)."""
+    already holds what a live node published); ``decisions`` (the offline gate's, one per
+    frame of ``frames``) flag the withheld frames in its AnchorDebug."""
     title = f"{Path(config.bag).name} {config.image_topic} ({config.mode}, {decode_mode})"
     paths = write_report(result, config.out, title, extra, plots=config.plots)
     if config.plots:
@@ -181,7 +183,8 @@ def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: Frame
     if recorded_bag is not None:
         paths["estimates_bag"] = recorded_bag
     else:
-        items = [(s, e) for s, e in zip(frames.stamps_ns, frames.estimates) if e is not None]
+        verdicts = decisions or [None] * len(frames.estimates)
+        items = [(s, e, d) for s, e, d in zip(frames.stamps_ns, frames.estimates, verdicts) if e is not None]
         paths["estimates_bag"] = write_estimates_bag(_fresh_output_bag(Path(config.out) / "estimates_bag"),
                                                      items, MAP_FRAME, anchors_world, decode_mode,
                                                      config.storage)
@@ -223,18 +226,22 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
         "backend": localizer.backend.name, "threads": config.inference.threads,
         "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
         "frames_without_gt": no_gt, **stats.as_dict(), **speed}
-    gate_plot = _offline_gate(config, localizer, kept, result, extra) if config.gate else None
-    paths = write_outputs(config, result, frames.sorted(), localizer.anchors_world, localizer.decode,
-                          extra)
+    ordered = frames.sorted()
+    decisions, gate_plot = _offline_gate(config, localizer, ordered, kept, result, extra) if config.gate \
+        else (None, None)
+    paths = write_outputs(config, result, ordered, localizer.anchors_world, localizer.decode,
+                          extra, decisions=decisions)
     if gate_plot is not None:
         paths["accuracy_vs_published"] = gate_plot()
     return result, paths, extra
 
 
-def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstimates,
+def _offline_gate(config: BagEvalConfig, localizer: Localizer, ordered: FrameEstimates, kept: FrameEstimates,
                   result: EvaluationResult, extra: dict[str, object]):
-    """The node's gate (``config.gate_limits``, the node's defaults unless set) over the scored frames: its figures go into ``extra``;
-    returns a callable that writes the accuracy-vs-published plot (None without plots)."""
+    """The node's gate (``config.gate_limits``, the node's defaults unless set) over every frame
+    in stamp order, as the node judges them; the figures of the scored (``kept``) frames go
+    into ``extra``. Returns the decisions of ``ordered`` and a callable that writes the
+    accuracy-vs-published plot (None without plots)."""
     from .bag_gate import (gate_frames, gate_report, plot_accuracy_vs_published,
                            read_bag_odometry, write_gate_frames)
 
@@ -243,16 +250,18 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, kept: FrameEstima
         with BagReader(config.bag) as bag:
             odometry = read_bag_odometry(bag)
     limits = config.gate_limits
-    decisions = gate_frames(kept, localizer.metadata, localizer.decoder.calibration, limits,
-                            odometry, config.odom_config)
+    all_decisions = gate_frames(ordered, localizer.metadata, localizer.decoder.calibration, limits,
+                                odometry, config.odom_config)
+    by_frame = dict(zip(zip(ordered.stamps_ns, ordered.indices), all_decisions))
+    decisions = [by_frame[key] for key in zip(kept.stamps_ns, kept.indices)]
     extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
     Path(config.out).mkdir(parents=True, exist_ok=True)
     write_gate_frames(Path(config.out) / "gate_frames.csv", kept.stamps_ns, decisions, result.translation_error)
     if not config.plots:
-        return None
+        return all_decisions, None
     published = np.array([d is not None and d.passed for d in decisions])
     scores = np.array([d.ood_score if d is not None else np.inf for d in decisions])
-    return lambda: plot_accuracy_vs_published(result.translation_error, published, scores,
+    return all_decisions, lambda: plot_accuracy_vs_published(result.translation_error, published, scores,
                                               Path(config.out) / "accuracy_vs_published.png",
                                               f"{Path(config.bag).name}: the gate")
 

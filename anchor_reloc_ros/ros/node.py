@@ -43,6 +43,7 @@ from visualization_msgs.msg import MarkerArray
 
 from anchor_reloc_ros.msg import AnchorDebug
 
+from ..core.anchor_debug_fields import nearest_anchor_index
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
 from ..core.frame_gate import FrameGate, pose_gate_for, reason_kind
@@ -55,7 +56,7 @@ from .diagnostics import NodeStats, diagnostic_array
 from .frame_worker import FrameWorker, LatestFrameSlot
 from .markers import estimate_markers
 from .parameters import SPECS, NodeParams, declare_all, validate
-from .pose_math import camera_to_base, map_to_odom, nearest_anchor, sanitize_covariance
+from .pose_math import camera_to_base, map_to_odom, sanitize_covariance
 from .shutdown import StopSignals
 from .tf_buffer import TF_QOS, TransformUnavailable, make_tf_lookup, tf2_ros_available
 from .tf_republisher import LatestTransform
@@ -383,8 +384,8 @@ class AnchorRelocNode(Node):
         # Debug outputs are built only for subscribers (message building costs ~0.5 ms).
         if self._anchor_pub.get_subscription_count():
             self._anchor_pub.publish(anchor_debug(est, p.map_frame, stamp,
-                                                  nearest_anchor(anchors, est.position), latency_ms,
-                                                  self._localizer.decode))
+                                                  nearest_anchor_index(anchors, est.position), latency_ms,
+                                                  self._localizer.decode, decision))
         if self._marker_pub.get_subscription_count():
             self._marker_pub.publish(estimate_markers(est, anchors, T_map_body, p.map_frame, stamp))
         if confident:

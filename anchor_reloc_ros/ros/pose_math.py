@@ -55,10 +55,3 @@ def map_to_odom(T_map_base: np.ndarray, T_odom_base: np.ndarray) -> np.ndarray:
     """REP-105 / AMCL: ``T_map_odom = T_map_base @ inv(T_odom_base)``."""
     return np.asarray(T_map_base, dtype=np.float64) @ invert_transform(T_odom_base)
 
-
-def nearest_anchor(anchors_world: np.ndarray, position: np.ndarray) -> int:
-    """Index of the anchor closest to ``position``; -1 when there are no anchors."""
-    anchors = np.asarray(anchors_world, dtype=np.float64).reshape(-1, 3)
-    if anchors.shape[0] == 0:
-        return -1
-    return int(np.argmin(np.linalg.norm(anchors - np.asarray(position)[None, :3], axis=1)))
