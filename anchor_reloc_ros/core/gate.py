@@ -32,7 +32,7 @@ class GateLimits:
     """The gate's limits: each default and help text defined once (also the node parameters)."""
 
     max_ood_score: float = option(
-        1.0, "Gate: withhold estimates whose out-of-scene score exceeds this, in units of the "
+        0.9, "Gate: withhold estimates whose out-of-scene score exceeds this, in units of the "
         "checkpoint's threshold (1.0 = the 99th percentile of its validation frames); 0 = off. Not "
         "applied to weights without an out-of-scene calibration", range=(0.0, 1000.0))
     min_confidence: float = option(
