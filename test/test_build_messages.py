@@ -21,6 +21,11 @@ EXPECTED_ANCHOR_DEBUG_FIELDS = {
     "inference_ms": "float",
     "latency_ms": "float",
     "decode_mode": "string",
+    "published": "boolean",
+    "gate_reason": "string",
+    "ood_score": "float",
+    "gate_confidence": "float",
+    "position_std": "float",
 }
 
 # Real ROS 2 Jazzy's tf2_msgs/msg/TFMessage; the pip-only stand-in must equal it.
