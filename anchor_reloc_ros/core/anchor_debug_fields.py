@@ -26,7 +26,7 @@ def _vector3(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def anchor_debug_fields(est: PoseEstimate, nearest_anchor_index: int, latency_ms: float,
+def anchor_debug_fields(est: PoseEstimate, anchors_world: np.ndarray, latency_ms: float,
                         decode_mode: str, decision: GateDecision) -> dict[str, object]:
     """Every AnchorDebug field but the header, with the gate's verdict on ``est``."""
     vectors = {name: _vector3(getattr(est, name)) for name in VECTOR_FIELDS}
@@ -35,7 +35,7 @@ def anchor_debug_fields(est: PoseEstimate, nearest_anchor_index: int, latency_ms
         "confidence": float(est.anchor_confidence),
         "topk_indices": np.asarray(est.topk_indices, dtype=np.int32).reshape(-1),
         "topk_confidences": np.asarray(est.topk_confidences, dtype=np.float32).reshape(-1),
-        "nearest_anchor_index": int(nearest_anchor_index),
+        "nearest_anchor_index": nearest_anchor_index(anchors_world, est.position),
         "inference_ms": float(est.inference_ms),
         "latency_ms": float(latency_ms),
         "decode_mode": decode_mode,

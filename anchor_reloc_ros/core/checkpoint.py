@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .backbones import UNUSED_BACKBONE_KEYS
 from .anchors import RouteFrame
+from .backbones import UNUSED_BACKBONE_KEYS
 from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError

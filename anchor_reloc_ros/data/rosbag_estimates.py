@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.anchor_debug_fields import anchor_debug_fields, nearest_anchor_index
+from ..core.anchor_debug_fields import anchor_debug_fields
 from ..core.estimate import PoseEstimate
 from ..core.gate import GateDecision
 from .rosbag_io import ANCHOR_DEBUG_TYPE, BagWriter, header_msg, msg_class
@@ -42,8 +42,7 @@ def pose_message(est: PoseEstimate, stamp_ns: int, frame: str) -> Any:
 def anchor_message(est: PoseEstimate, stamp_ns: int, frame: str, anchors_world: np.ndarray,
                    latency_ms: float, decode_mode: str, decision: GateDecision | None = None) -> Any:
     """AnchorDebug as the node publishes it; ``decision`` None: not gated (published)."""
-    fields = anchor_debug_fields(est, nearest_anchor_index(anchors_world, est.position), latency_ms,
-                                 decode_mode, decision or GateDecision(True))
+    fields = anchor_debug_fields(est, anchors_world, latency_ms, decode_mode, decision or GateDecision(True))
     point, offset = fields.pop("anchor_position"), fields.pop("offset")
     return msg_class(ANCHOR_DEBUG_TYPE)(header=header_msg(stamp_ns, frame), **fields,
                                         anchor_position=_vec("geometry_msgs/msg/Point", point),

@@ -1,6 +1,7 @@
 """PoseEstimate + the gate's verdict -> anchor_reloc_ros/msg/AnchorDebug (rclpy)."""
 from __future__ import annotations
 
+import numpy as np
 from builtin_interfaces.msg import Time as TimeMsg
 
 from anchor_reloc_ros.msg import AnchorDebug
@@ -11,10 +12,10 @@ from ..core.gate import GateDecision
 from .conversions import point_msg, vector3_msg
 
 
-def anchor_debug(est: PoseEstimate, frame: str, stamp: TimeMsg, nearest_anchor_index: int,
+def anchor_debug(est: PoseEstimate, frame: str, stamp: TimeMsg, anchors_world: np.ndarray,
                  latency_ms: float, decode_mode: str, decision: GateDecision) -> AnchorDebug:
     """The debug message of one estimate, with the gate's verdict on it."""
-    fields = anchor_debug_fields(est, nearest_anchor_index, latency_ms, decode_mode, decision)
+    fields = anchor_debug_fields(est, anchors_world, latency_ms, decode_mode, decision)
     vectors = {name: fields.pop(name) for name in VECTOR_FIELDS}
     msg = AnchorDebug(**{k: v.tolist() if hasattr(v, "tolist") else v for k, v in fields.items()},
                       anchor_position=point_msg(vectors["anchor_position"]), offset=vector3_msg(vectors["offset"]))

@@ -43,7 +43,6 @@ from visualization_msgs.msg import MarkerArray
 
 from anchor_reloc_ros.msg import AnchorDebug
 
-from ..core.anchor_debug_fields import nearest_anchor_index
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
 from ..core.frame_gate import FrameGate, pose_gate_for, reason_kind
@@ -383,8 +382,7 @@ class AnchorRelocNode(Node):
         anchors = self._localizer.anchors_world
         # Debug outputs are built only for subscribers (message building costs ~0.5 ms).
         if self._anchor_pub.get_subscription_count():
-            self._anchor_pub.publish(anchor_debug(est, p.map_frame, stamp,
-                                                  nearest_anchor_index(anchors, est.position), latency_ms,
+            self._anchor_pub.publish(anchor_debug(est, p.map_frame, stamp, anchors, latency_ms,
                                                   self._localizer.decode, decision))
         if self._marker_pub.get_subscription_count():
             self._marker_pub.publish(estimate_markers(est, anchors, T_map_body, p.map_frame, stamp))
