@@ -44,8 +44,8 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
     assert 0.0 <= summary["gate_published_fraction"] <= 1.0
     withheld = round((1 - summary["gate_published_fraction"]) * 12)
     assert sum(summary["gate_withheld_by_reason"].values()) == withheld
-    if odom:  # the track starts only after odom_recovery_frames consistent frames
-        assert withheld >= OdomCheckConfig().recovery_frames - 1
+    if odom:  # nothing is published before odom_min_agreeing earlier frames agree
+        assert withheld >= OdomCheckConfig().min_agreeing
     assert "gate: " in capsys.readouterr().out and (out / "accuracy_vs_published.png").stat().st_size > 0
     # the output bag's AnchorDebug carries each frame's verdict, as the node publishes it
     rows = list(csv.DictReader((out / "gate_frames.csv").open()))
@@ -69,7 +69,9 @@ def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path
     assert main(base + ["--out", str(tmp_path / "off"), "--no-odom-check", "--max-ood-score", "0",
                         "--max-position-std-factor", "0"]) == 0
     assert json.loads((tmp_path / "off" / "summary.json").read_text())["gate_published_fraction"] == 1.0
-    # the odometry check's recovery count: 5 consistent frames before the track starts
-    assert main(base + ["--out", str(tmp_path / "recover"), "--max-ood-score", "0", "--max-position-std-factor", "0",
-                        "--odom-recovery-frames", "5"]) == 0
-    assert json.loads((tmp_path / "recover" / "summary.json").read_text())["gate_published_fraction"] <= 8 / 12
+    # the odometry check's vote: with 5 others needed, frames 0-4 of 12 cannot be published
+    assert main(base + ["--out", str(tmp_path / "vote"), "--max-ood-score", "0", "--max-position-std-factor", "0",
+                        "--odom-min-agreeing", "5", "--odom-window-frames", "12"]) == 0
+    vote = json.loads((tmp_path / "vote" / "summary.json").read_text())
+    assert vote["gate_published_fraction"] <= 7 / 12
+    assert vote["gate_withheld_by_reason"]["odom_check"] >= 5

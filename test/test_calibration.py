@@ -74,6 +74,22 @@ def test_calibrated_softmax_gives_its_temperature_and_honest_ellipses() -> None:
     assert np.isnan(old["spearman_sigma_error"])
 
 
+def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right() -> None:
+    outputs, truth, gt_q = _anchor_process(4, 600, rotation_follows_entropy=False)
+    calib = calibrate(_decoder(), outputs, truth, gt_q)
+    # the right anchor's hypothesis is the truth + 0.2 m noise per anchored axis (z is exact)
+    np.testing.assert_allclose(np.sqrt(np.diag(calib.right_anchor_position_cov))[:2], 0.2, rtol=0.15)
+    assert np.sqrt(calib.right_anchor_position_cov[2, 2]) < 0.02
+    assert np.sqrt(calib.position_cov[0, 0]) > 5 * 0.2     # the floor also covers the wrong anchors
+    np.testing.assert_array_equal(calib.odometry_check_cov(), calib.right_anchor_position_cov)
+    again = UncertaintyCalibration.from_dict(calib.to_dict())
+    np.testing.assert_allclose(again.right_anchor_position_cov, calib.right_anchor_position_cov)
+    old = UncertaintyCalibration.from_dict({"position_cov": (np.eye(3) * 9).tolist(), "rotation_var": 0.01,
+                                            "temperature": 1.0})
+    assert old.right_anchor_position_cov is None
+    np.testing.assert_array_equal(old.odometry_check_cov(), np.eye(3) * 9)   # before it: the floor
+
+
 def test_rotation_floor_only_when_entropy_does_not_help() -> None:
     outputs, truth, gt_q = _anchor_process(2, 600, rotation_follows_entropy=False)
     calib = calibrate(_decoder(), outputs, truth, gt_q)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,43 +60,62 @@ def test_without_calibration_the_gate_uses_the_covariance_and_the_raw_softmax() 
     assert not gate.check(_estimate(math.nan, std_m=4.0), GateLimits(max_position_std_factor=3.0)).passed
 
 
-def _fix(check: OdomConsistency, x_est: float, x_odom: float, std: float = 0.5) -> bool:
-    cov = np.eye(6) * std ** 2
-    return check.check(_pose(x_est), cov, _pose(x_odom)).accepted
+def _votes(check: OdomConsistency, x_est: list[float], x_odom: list[float]) -> list[bool]:
+    return [check.check(_pose(e), _pose(o)).accepted for e, o in zip(x_est, x_odom)]
 
 
-def test_odometry_check_starts_a_track_rejects_a_jump_and_recovers_after_n_frames() -> None:
-    check = OdomConsistency(OdomCheckConfig(threshold=4.03, recovery_frames=3, drift_per_m=0.05))
-    # The track starts only after 3 mutually consistent estimates.
-    assert [_fix(check, x, x + 100.0) for x in (0.0, 1.0, 2.0)] == [False, False, True]
-    assert _fix(check, 3.1, 103.0)                 # consistent with odometry: accepted
-    assert not _fix(check, 40.0, 104.0)            # a 36 m jump along the route: rejected
-    assert _fix(check, 5.0, 105.0)                 # back on the track
-    # Kidnapped: from now on the estimates are 50 m further, and consistent among themselves.
-    assert [_fix(check, 56.0 + i, 106.0 + i) for i in range(3)] == [False, False, True]
-    assert _fix(check, 59.0, 109.0)
+def test_odometry_check_publishes_what_the_window_agrees_on_and_rejects_a_jump() -> None:
+    check = OdomConsistency(OdomCheckConfig(threshold=4.03, window_frames=10, min_agreeing=2), np.eye(3) * 0.25)
+    # The map is 100 m from the odometry frame; nothing is published before 2 others agree.
+    assert _votes(check, [0.0, 1.0, 2.0, 3.1], [100.0, 101.0, 102.0, 103.0]) == [False, False, True, True]
+    verdict = check.check(_pose(40.0), _pose(104.0))           # a 36 m jump along the route
+    assert not verdict.accepted and verdict.reason.startswith("odom_check: 0 of the other 4")
+    assert _votes(check, [5.0], [105.0]) == [True]            # the jump did not move the vote
+    # Three wrong anchors in a row, 34 m off, agree with each other, but fewer than the right ones do.
+    assert _votes(check, [36.0, 37.0, 38.0], [106.0, 107.0, 108.0]) == [False, False, False]
+    assert _votes(check, [9.0], [109.0]) == [True]
 
 
-def test_odometry_check_breaks_an_inconsistent_chain() -> None:
-    check = OdomConsistency(OdomCheckConfig(recovery_frames=2))
-    assert [_fix(check, x, x) for x in (0.0, 1.0)] == [False, True]
-    # Two wrong estimates that also disagree with each other never start a new track.
-    assert not _fix(check, 40.0, 2.0)
-    assert not _fix(check, -40.0, 3.0)
-    assert _fix(check, 4.0, 4.0)
+def test_odometry_check_recovers_from_a_kidnapping_when_the_new_place_outnumbers_the_old() -> None:
+    check = OdomConsistency(OdomCheckConfig(window_frames=8, min_agreeing=1), np.eye(3) * 0.25)
+    assert _votes(check, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0]) == [False, True, True]
+    # Carried 50 m away without odometry: the new estimates agree among themselves only.
+    after = _votes(check, [53.0 + i for i in range(5)], [3.0 + i for i in range(5)])
+    assert after == [False, False, True, True, True]    # 3 old vs 3 new: the newest wins the tie
 
 
-def test_frame_gate_runs_the_odometry_check_only_on_estimates_that_passed() -> None:
-    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(recovery_frames=1))
-    est = _estimate(0.1)
-    assert gate.judge(est, _pose(0.0), est.covariance, _pose(0.0), GateLimits()).passed
-    jump = gate.judge(est, _pose(50.0), est.covariance, _pose(1.0), GateLimits())
-    assert jump.passed  # recovery_frames=1: a single frame starts a new track
-    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(recovery_frames=2))
-    assert not gate.judge(est, _pose(0.0), est.covariance, _pose(0.0), GateLimits()).passed  # 1 of 2
-    assert gate.judge(est, _pose(1.0), est.covariance, _pose(1.0), GateLimits()).passed
-    rejected = gate.judge(est, _pose(50.0), est.covariance, _pose(2.0), GateLimits())
-    assert not rejected.passed and rejected.reason.startswith("odom_check: Mahalanobis distance")
-    assert gate.judge(est, _pose(50.0), est.covariance, None, GateLimits()).passed  # no odometry: skipped
-    out = gate.judge(_estimate(0.9), _pose(2.0), est.covariance, _pose(2.0), GateLimits())
+def test_odometry_check_ignores_estimates_that_agree_with_nobody() -> None:
+    check = OdomConsistency(OdomCheckConfig(window_frames=6, min_agreeing=1), np.eye(3))
+    scattered = [0.0, 40.0, -40.0, 80.0, -80.0, 120.0, -120.0]
+    assert not any(_votes(check, scattered, [float(i) for i in range(len(scattered))]))
+
+
+def test_odometry_check_distance_uses_the_calibrated_covariance_and_the_drift() -> None:
+    cfg = OdomCheckConfig(threshold=4.03, window_frames=4, min_agreeing=1, drift_per_m=0.0)
+    tight = OdomConsistency(cfg, np.eye(3) * 0.01)      # 0.1 m per estimate: 2 m apart disagree
+    wide = OdomConsistency(cfg, np.eye(3) * 1.0)        # 1 m per estimate: 2 m apart agree
+    assert _votes(tight, [0.0, 2.0], [0.0, 0.0]) == [False, False]
+    assert _votes(wide, [0.0, 2.0], [0.0, 0.0]) == [False, True]
+    drifting = OdomConsistency(replace(cfg, drift_per_m=0.05), np.eye(3) * 0.01)
+    # 100 m travelled since the first: 5 m of odometry error, so 8 m apart still agree
+    assert _votes(drifting, [0.0, 108.0], [0.0, 100.0]) == [False, True]
+    with pytest.raises(ValueError, match="positive definite"):
+        OdomConsistency(cfg, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="min_agreeing"):
+        OdomCheckConfig(window_frames=4, min_agreeing=4)
+
+
+def test_frame_gate_votes_only_with_estimates_that_passed_and_drops_the_calibrated_std_test() -> None:
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1), np.eye(3) * 0.25)
+    wide = _estimate(0.1, std_m=50.0)          # far over the calibrated 1 m std limit
+    assert not gate.judge(wide, _pose(0.0), _pose(0.0), GateLimits()).passed      # nobody to agree yet
+    assert gate.judge(wide, _pose(1.0), _pose(1.0), GateLimits()).passed          # the vote replaces it
+    assert not gate.judge(wide, _pose(2.0), _pose(2.0), GateLimits(max_position_std=3.0)).passed  # explicit
+    jump = gate.judge(_estimate(0.1), _pose(50.0), _pose(3.0), GateLimits())
+    assert not jump.passed and jump.reason.startswith("odom_check: 0 of the other 2")
+    assert gate.judge(_estimate(0.1), _pose(50.0), None, GateLimits()).passed    # no odometry: no vote ...
+    assert not gate.judge(wide, _pose(4.0), None, GateLimits()).passed          # ... and the std test again
+    out = gate.judge(_estimate(0.9), _pose(4.0), _pose(4.0), GateLimits())
     assert out.reason.startswith("out_of_scene")
+    # the window holds 0, 1 and the jump (not the frames that failed the gate): 2 agree with x = 5
+    assert gate.odom.check(_pose(5.0), _pose(5.0)).agreeing == 2

@@ -48,6 +48,9 @@ class UncertaintyCalibration:
     uncertainty_temperature: float = 1.0                                  # mixture softmax temperature
     rotation_entropy_gain: float = 0.0                                    # rotation: floor * (1 + g H/log N)
     position_std_limit: float = 0.0       # m, the gate's validation-calibrated std limit; 0 = none
+    # m^2: the error covariance of validation frames whose argmax anchor was the one nearest the
+    # truth (the odometry check's per-estimate noise); None in checkpoints calibrated before it
+    right_anchor_position_cov: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.position_cov = np.asarray(self.position_cov, dtype=np.float64).reshape(3, 3)
@@ -62,13 +65,26 @@ class UncertaintyCalibration:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
         if not float(self.position_std_limit) >= 0:
             raise ValueError(f"calibration position_std_limit must be >= 0, got {self.position_std_limit}")
+        if self.right_anchor_position_cov is not None:
+            C = np.asarray(self.right_anchor_position_cov, dtype=np.float64).reshape(3, 3)
+            if not (np.isfinite(C).all() and np.allclose(C, C.T) and np.linalg.eigvalsh(C).min() > 0):
+                raise ValueError(f"calibration right_anchor_position_cov must be symmetric positive definite, "
+                                 f"got {C.tolist()}")
+            self.right_anchor_position_cov = C
+
+    def odometry_check_cov(self) -> np.ndarray:
+        """The odometry check's per-estimate position covariance: the right-anchor one, or for
+        checkpoints calibrated before it the floor (wider: it also covers wrong anchors)."""
+        return self.position_cov if self.right_anchor_position_cov is None else self.right_anchor_position_cov
 
     def to_dict(self) -> dict:
         return {"position_cov": self.position_cov.tolist(), "rotation_var": float(self.rotation_var),
                 "temperature": float(self.temperature),
                 "uncertainty_temperature": float(self.uncertainty_temperature),
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
-                "position_std_limit": float(self.position_std_limit)}
+                "position_std_limit": float(self.position_std_limit),
+                **({} if self.right_anchor_position_cov is None
+                   else {"right_anchor_position_cov": self.right_anchor_position_cov.tolist()})}
 
     @staticmethod
     def from_dict(d: dict) -> "UncertaintyCalibration":
@@ -76,7 +92,9 @@ class UncertaintyCalibration:
         return UncertaintyCalibration(np.asarray(d["position_cov"], dtype=np.float64), float(d["rotation_var"]),
                                       temperature, float(d.get("uncertainty_temperature", temperature)),
                                       float(d.get("rotation_entropy_gain", 0.0)),
-                                      float(d.get("position_std_limit", 0.0)))
+                                      float(d.get("position_std_limit", 0.0)),
+                                      None if d.get("right_anchor_position_cov") is None
+                                      else np.asarray(d["right_anchor_position_cov"], dtype=np.float64))
 
 
 @dataclass

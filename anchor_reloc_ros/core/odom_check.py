@@ -1,22 +1,29 @@
-"""Consistency of estimates with odometry, as robot_localization's rejection threshold.
+"""Consistency of estimates with odometry: a vote over the recent estimates.
 
-ROS-free state machine (the node and ``bag-eval`` run the same one). The last accepted
-estimate ``T_map_base`` is carried forward by the odometry that moved the robot since
-(``T_odom_base`` then and now): ``pred = T_map_base_acc @ inv(T_odom_base_acc) @ T_odom_base``.
-A new estimate passes when the Mahalanobis distance of its position from ``pred``,
+ROS-free (the node and ``bag-eval`` run the same one). On a street whose facades repeat,
+a wrong anchor is often chosen several frames running, and its covariance is wide
+enough that one rejection test against the last accepted pose cannot tell it from a
+right one. So every recent estimate votes instead. Each estimate ``j`` of the window
+is carried to the current stamp by the odometry since it,
+``pred_j = T_map_base_j @ inv(T_odom_base_j) @ T_odom_base_now``, and two estimates
+agree when the Mahalanobis distance of their carried positions,
 
-    d = sqrt(r^T S^-1 r),  r = p - p_pred,  S = C_new + C_acc + ((drift * travelled)^2 + floor^2) I,
+    d = sqrt(r^T S^-1 r),  r = pred_j - pred_k,  S = 2 C + ((drift * (t_j + t_k))^2 + floor^2) I,
 
-is at most ``threshold`` (sigma units, like ``pose0_rejection_threshold``; 4.03 is the
-chi-square 99.9 % bound for 3 dof). Rejected estimates that agree with each other (each
-within ``threshold`` of the previous one carried forward) form a chain; after
-``recovery_frames`` of them the chain wins and becomes the new track (a kidnapped robot,
-or a wrong earlier acceptance). Before the first acceptance the same rule starts the
-track: ``recovery_frames`` mutually consistent estimates.
+is at most ``threshold`` (sigma units, like robot_localization's
+``pose0_rejection_threshold``; 4.03 is the chi-square 99.9 % bound for 3 dof). ``C`` is
+the position covariance of an estimate whose anchor is right (calibrated on validation
+frames, ``UncertaintyCalibration.right_anchor_position_cov``), ``t`` the distance
+travelled since each estimate. The new estimate passes when at least ``min_agreeing``
+others in the window agree with it and it agrees with the estimate most others agree
+with (ties: the newest). A run of wrong anchors shorter than the right cluster is
+rejected; after a kidnapping the new place wins once its estimates outnumber the old
+ones in the window (at most about ``window_frames / 2`` frames).
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,85 +38,89 @@ class OdomCheckConfig:
 
     threshold: float = option(
         4.03, "Odometry check: largest Mahalanobis distance (sigma, position, 3 dof; 4.03 = "
-        "chi-square 99.9 %), as robot_localization's pose0_rejection_threshold",
-        range=(0.1, 1000.0), ros_name="odom_rejection_threshold", flag="--odom-rejection-threshold")
-    recovery_frames: int = option(
-        3, "Odometry check: this many consecutive mutually consistent rejected estimates start a "
-        "new track (kidnapped robot)", range=(1, 1000), ros_name="odom_recovery_frames", flag="--odom-recovery-frames")
+        "chi-square 99.9 %) at which two estimates carried by odometry agree, as robot_localization's "
+        "pose0_rejection_threshold", range=(0.1, 1000.0), ros_name="odom_rejection_threshold",
+        flag="--odom-rejection-threshold")
+    window_frames: int = option(
+        40, "Odometry check: the votes come from this many latest estimates that passed the scene "
+        "test, this one included; after a kidnapping the new place wins within about half of them",
+        range=(2, 10000), ros_name="odom_window_frames", flag="--odom-window-frames")
+    min_agreeing: int = option(
+        4, "Odometry check: publish only when at least this many other estimates of the window agree",
+        range=(1, 10000), ros_name="odom_min_agreeing", flag="--odom-min-agreeing")
     drift_per_m: float = option(
-        0.05, "Odometry check: odometry position error (m) per metre travelled since the last "
-        "accepted estimate", range=(0.0, 10.0), ros_name="odom_drift_per_m", flag="--odom-drift-per-m")
+        0.05, "Odometry check: odometry position error (m) per metre travelled", range=(0.0, 10.0),
+        ros_name="odom_drift_per_m", flag="--odom-drift-per-m")
     noise_floor_m: float = option(
         0.2, "Odometry/extrinsic position error that never vanishes (m)", ros_name=None)
 
     def __post_init__(self) -> None:
         if not self.threshold > 0:
             raise ValueError(f"odom check threshold must be positive, got {self.threshold}")
-        if self.recovery_frames < 1:
-            raise ValueError(f"recovery frames must be >= 1, got {self.recovery_frames}")
+        if self.window_frames < 2:
+            raise ValueError(f"odom window must hold >= 2 frames, got {self.window_frames}")
+        if not 1 <= self.min_agreeing < self.window_frames:
+            raise ValueError(f"odom min_agreeing must be in 1..window_frames-1 ({self.window_frames - 1}), "
+                             f"got {self.min_agreeing}")
 
 
 @dataclass(frozen=True)
 class OdomVerdict:
     accepted: bool
-    reason: str                # "" when accepted as consistent; else why
-    distance: float            # Mahalanobis distance to the track (nan: no track yet)
+    reason: str                # "" when accepted; else why not
+    distance: float            # Mahalanobis distance to the most agreed-with estimate (nan: none)
+    agreeing: int              # other estimates in the window that agree with this one
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Fix:
-    T_map_base: np.ndarray     # 4x4
-    cov_pos: np.ndarray        # 3x3 (map frame)
-    T_odom_base: np.ndarray    # 4x4 at the same stamp
+    position: np.ndarray       # (3,) map frame
+    T_map_odom: np.ndarray     # 4x4: where this estimate puts the odometry frame
+    T_odom_base: np.ndarray    # 4x4 at its stamp
 
 
 class OdomConsistency:
-    def __init__(self, config: OdomCheckConfig | None = None) -> None:
-        self.config = config or OdomCheckConfig()
-        self._track: _Fix | None = None
-        self._chain: list[_Fix] = []
+    """The vote of ``config.window_frames`` recent estimates; ``measurement_cov`` is ``C`` above."""
 
-    @property
-    def has_track(self) -> bool:
-        return self._track is not None
+    def __init__(self, config: OdomCheckConfig | None = None, measurement_cov: np.ndarray | None = None) -> None:
+        self.config = config or OdomCheckConfig()
+        C = np.eye(3) if measurement_cov is None else np.asarray(measurement_cov, dtype=np.float64).reshape(3, 3)
+        eigenvalues, self._axes = np.linalg.eigh(0.5 * (C + C.T))
+        if not np.all(np.isfinite(eigenvalues)) or eigenvalues.min() <= 0:
+            raise ValueError(f"odom check measurement covariance must be positive definite, got {C.tolist()}")
+        self._variances = eigenvalues                      # S = axes diag(2 var + q) axes^T
+        self._window: deque[_Fix] = deque(maxlen=self.config.window_frames)
 
     def reset(self) -> None:
-        self._track, self._chain = None, []
+        self._window.clear()
 
-    def distance(self, reference: _Fix, fix: _Fix) -> float:
-        """Mahalanobis distance of ``fix`` from ``reference`` carried forward by odometry."""
-        delta = invert_transform(reference.T_odom_base) @ fix.T_odom_base
-        predicted = reference.T_map_base @ delta
-        travelled = float(np.linalg.norm(delta[:3, 3]))
+    def agreement(self, T_odom_base_now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pairwise Mahalanobis distances, agree matrix) of the window carried to now."""
         c = self.config
-        q = (c.drift_per_m * travelled) ** 2 + c.noise_floor_m ** 2
-        S = fix.cov_pos + reference.cov_pos + np.eye(3) * q
-        r = fix.T_map_base[:3, 3] - predicted[:3, 3]
-        try:
-            d2 = float(r @ np.linalg.solve(S, r))
-        except np.linalg.LinAlgError:
-            return math.inf
-        return math.sqrt(max(d2, 0.0))
+        T_now = np.asarray(T_odom_base_now, dtype=np.float64)
+        carried = np.array([(f.T_map_odom @ T_now)[:3, 3] for f in self._window])
+        travelled = np.array([np.linalg.norm((invert_transform(f.T_odom_base) @ T_now)[:3, 3])
+                              for f in self._window])
+        r = (carried[:, None, :] - carried[None, :, :]) @ self._axes        # (n, n, 3) on C's axes
+        q = (c.drift_per_m * (travelled[:, None] + travelled[None, :])) ** 2 + c.noise_floor_m ** 2
+        d = np.sqrt(np.sum(r ** 2 / (2.0 * self._variances + q[..., None]), axis=2))
+        return d, d <= c.threshold
 
-    def check(self, T_map_base: np.ndarray, covariance_6x6: np.ndarray,
-              T_odom_base: np.ndarray) -> OdomVerdict:
-        """Judge one estimate (and update the state): accepted estimates become the track."""
-        fix = _Fix(np.asarray(T_map_base, dtype=np.float64),
-                   np.asarray(covariance_6x6, dtype=np.float64).reshape(6, 6)[:3, :3].copy(),
-                   np.asarray(T_odom_base, dtype=np.float64))
-        c = self.config
-        d = self.distance(self._track, fix) if self._track is not None else math.nan
-        if self._track is not None and d <= c.threshold:
-            self._track, self._chain = fix, []
-            return OdomVerdict(True, "", d)
-        if self._chain and self.distance(self._chain[-1], fix) > c.threshold:
-            self._chain = []
-        self._chain.append(fix)
-        if len(self._chain) >= c.recovery_frames:
-            started = "track started" if self._track is None else "track reset (kidnapped?)"
-            self._track, self._chain = fix, []
-            return OdomVerdict(True, f"{started} after {c.recovery_frames} consistent frames", d)
-        if self._track is None:
-            return OdomVerdict(False, f"odom_check: waiting for {c.recovery_frames} consistent frames "
-                                      f"({len(self._chain)} so far)", d)
-        return OdomVerdict(False, f"odom_check: Mahalanobis distance {d:.1f} > {c.threshold:g}", d)
+    def check(self, T_map_base: np.ndarray, T_odom_base: np.ndarray) -> OdomVerdict:
+        """Add one estimate to the window and judge it against the others."""
+        T_map_base = np.asarray(T_map_base, dtype=np.float64)
+        T_odom_base = np.asarray(T_odom_base, dtype=np.float64)
+        self._window.append(_Fix(T_map_base[:3, 3].copy(), T_map_base @ invert_transform(T_odom_base), T_odom_base))
+        d, agree = self.agreement(T_odom_base)
+        support = agree.sum(axis=1) - 1                     # others agreeing with each
+        n, m = len(support), self.config.min_agreeing
+        best = n - 1 - int(np.argmax(support[::-1]))        # most agreed-with; ties: the newest
+        own = int(support[-1])
+        distance = float(d[-1, best]) if best != n - 1 else (0.0 if own else math.nan)
+        if own < m:
+            return OdomVerdict(False, f"odom_check: {own} of the other {n - 1} recent estimates agree "
+                                      f"(need {m})", distance, own)
+        if not agree[-1, best]:
+            return OdomVerdict(False, f"odom_check: {int(support[best])} recent estimates agree on a place "
+                                      f"{distance:.1f} sigma away (this one: {own})", distance, own)
+        return OdomVerdict(True, "", distance, own)

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.decoding import UncertaintyCalibration
-from ..core.frame_gate import REASON_KINDS, FrameGate, pose_gate_for, reason_kind
+from ..core.frame_gate import REASON_KINDS, frame_gate_for, reason_kind
 from ..core.gate import GateDecision, GateLimits
 from ..core.geometry import invert_transform, transform_from_pq
 from ..core.odom_check import OdomCheckConfig
 from ..core.trajectory import Trajectory
 from ..data.rosbag_ground_truth import _from_tf_message, read_gt_topic
 from ..data.rosbag_io import BagError, BagReader
-from ..ros.pose_math import camera_to_base
 from .bag_eval import FrameEstimates
 
 ODOM_FRAME, BASE_FRAME = "odom", "base_link"
@@ -75,7 +74,7 @@ def read_bag_odometry(bag: BagReader, odom_frame: str = ODOM_FRAME,
 def gate_frames(frames: FrameEstimates, metadata: dict, calibration: UncertaintyCalibration, limits: GateLimits,
                 odometry: BagOdometry | None, odom_config: OdomCheckConfig | None) -> list[GateDecision | None]:
     """Decisions in stamp order (``frames`` sorted); None for frames without an estimate."""
-    gate = FrameGate(pose_gate_for(metadata, calibration), odom_config if odometry else None)
+    gate = frame_gate_for(metadata, calibration, odom_config if odometry else None)
     stamps_s = np.asarray(frames.stamps_ns, dtype=np.float64) * 1e-9
     if odometry is not None:
         p, q, valid = odometry.odom_base.interpolate(stamps_s, ODOM_MAX_DT_S)
@@ -84,11 +83,11 @@ def gate_frames(frames: FrameEstimates, metadata: dict, calibration: Uncertainty
         if est is None:
             out.append(None)
             continue
-        T_map_body, cov, T_odom_base = est.transform(), est.covariance, None
+        T_map_body, T_odom_base = est.transform(), None
         if odometry is not None:
-            T_map_body, cov = camera_to_base(T_map_body, cov, odometry.T_cam_base)
+            T_map_body = T_map_body @ odometry.T_cam_base
             T_odom_base = transform_from_pq(p[i], q[i]) if valid[i] else None
-        out.append(gate.judge(est, T_map_body, cov, T_odom_base, limits))
+        out.append(gate.judge(est, T_map_body, T_odom_base, limits))
     return out
 
 

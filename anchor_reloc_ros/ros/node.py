@@ -45,7 +45,7 @@ from anchor_reloc_ros.msg import AnchorDebug
 
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
-from ..core.frame_gate import FrameGate, pose_gate_for, reason_kind
+from ..core.frame_gate import FrameGate, frame_gate_for, reason_kind
 from ..core.gate import GateDecision
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
@@ -185,12 +185,13 @@ class AnchorRelocNode(Node):
         return localizer
 
     def _make_gate(self, p: NodeParams) -> FrameGate:
-        gate = pose_gate_for(self._localizer.metadata, self._localizer.decoder.calibration)
-        if not gate.ood_available:
+        gate = frame_gate_for(self._localizer.metadata, self._localizer.decoder.calibration,
+                              p.odom if p.odom_check else None)
+        if not gate.gate.ood_available:
             self._warn_once("no_ood", f"{self._weights_path} has no out-of-scene calibration: max_ood_score "
                             "is not applied and min_confidence gates on the raw softmax; the gate uses the "
                             "covariance only (add it with: anchor-reloc calibrate-ood --weights W --data D)")
-        return FrameGate(gate, p.odom if p.odom_check else None)
+        return gate
 
     @property
     def localizer(self) -> Localizer:
@@ -242,7 +243,7 @@ class AnchorRelocNode(Node):
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:
             self._map_odom.clear()  # kept for other frames: never re-broadcast it
-        if changes.keys() & {"odom_check", "odom_rejection_threshold", "odom_recovery_frames",
+        if changes.keys() & {"odom_check", "odom_rejection_threshold", "odom_window_frames", "odom_min_agreeing",
                              "odom_drift_per_m", "odom_frame", "base_frame", "map_frame"}:
             with self._publish_lock:
                 self._gate = self._make_gate(self._params)
@@ -347,7 +348,7 @@ class AnchorRelocNode(Node):
                 self._stats.counters.add("superseded")
                 return False, "superseded: a newer frame was localized first"
             self._last_published_sequence = frame.sequence
-            decision = self._gate.judge(est, T_map_body, cov, T_odom_base, p.gate)  # in order: odom track
+            decision = self._gate.judge(est, T_map_body, T_odom_base, p.gate)  # in order: odom window
             return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p,
                                           decision)
 

@@ -104,8 +104,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_rate_hz", 0.0, "Process at most this many frames per second; 0 = as fast as "
               "the model runs", range=(0.0, 1000.0)),
     *_option_entries(GateLimits, read_only=False),        # max_ood_score, min_confidence, ...
-    ParamSpec("odom_check", False, "Gate: reject estimates inconsistent with odometry (odom_frame "
-              "-> base_frame on TF) carried forward from the last accepted one"),
+    ParamSpec("odom_check", False, "Gate: publish only estimates that recent estimates, carried by "
+              "odometry (odom_frame -> base_frame on TF), agree with; replaces the "
+              "max_position_std_factor test where it runs"),
     *_option_entries(OdomCheckConfig, read_only=False),   # odom_rejection_threshold, ...
     *_option_entries(DecodeOptions, read_only=False),     # decode, top_k: settable at run time
     ParamSpec("publish_initialpose", False, "Also publish confident estimates on initialpose "
@@ -147,7 +148,7 @@ class NodeParams:
     max_rate_hz: float
     gate: GateLimits                 # max_ood_score, min_confidence, max_position_std(_factor)
     odom_check: bool
-    odom: OdomCheckConfig            # odom_rejection_threshold, odom_recovery_frames, odom_drift_per_m
+    odom: OdomCheckConfig            # odom_rejection_threshold, odom_window_frames, odom_min_agreeing, odom_drift_per_m
     publish_initialpose: bool
     initialpose_min_confidence: float
     initialpose_interval_s: float

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from .inference_args import add_inference_arguments
 
 
@@ -42,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
           f"x (1 + {c.rotation_entropy_gain:g} entropy), gate std limit "
           + (f"{c.position_std_limit:.2f} m" if c.position_std_limit > 0 else "none (the std does not "
              "separate worse from better validation frames)"))
+    stds = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.odometry_check_cov())))
+    print(f"odometry check: per-estimate position std {stds} m (x / y / z"
+          + (", the frames whose anchor was right)" if c.right_anchor_position_cov is not None else
+             ", the floor: under 5 frames had the right anchor, or no anchor head)"))
     print(f"on its {r.val_frames} validation frames (argmax):")
     print(format_uncertainty(r.validation))
     return 0

@@ -19,6 +19,9 @@ of the validation frames and their ground truth, in the argmax decode (the defau
    least ``GATE_MIN_KEPT`` of them, have at most ``GATE_MEDIAN_RATIO`` times the median
    error of all frames; 0 (no limit) when no std does that, i.e. when the covariance does
    not tell the worse frames from the better ones on validation.
+5. ``right_anchor_position_cov``, the odometry check's per-estimate noise: the error second
+   moment of the frames whose argmax anchor is the one nearest the truth (at least
+   ``RIGHT_ANCHOR_MIN_FRAMES`` of them, else the floor; PoseNet: the floor).
 
 The PoseNet head has no hypotheses: only the floor is fitted (step 2 with no mixture).
 """
@@ -42,6 +45,7 @@ ROTATION_ENTROPY_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)
 ROTATION_GAIN_MIN_NATS = 1.0
 GATE_MIN_KEPT = 0.25       # the std limit keeps at least this share of the validation frames ...
 GATE_MEDIAN_RATIO = 0.5    # ... whose median error is at most this times that of all of them
+RIGHT_ANCHOR_MIN_FRAMES = 5
 
 
 def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray], gt_positions: np.ndarray,
@@ -70,7 +74,11 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     fitted = UncertaintyCalibration(floor, rot_var, temperature, t_u, gain)
     final = decoder.decode(arrays, argmax, fitted)
     stds = np.array([position_std(c) for c in final.covariances])
-    return replace(fitted, position_std_limit=gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1)))
+    right = np.zeros(len(gt_p), dtype=bool) if logits is None else \
+        final.anchor_index == nearest_anchors(decoder, gt_p)
+    right_cov = minimum + e[right].T @ e[right] / right.sum() if right.sum() >= RIGHT_ANCHOR_MIN_FRAMES else floor
+    return replace(fitted, position_std_limit=gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1)),
+                   right_anchor_position_cov=right_cov)
 
 
 def gate_std_limit(stds: np.ndarray, errors: np.ndarray) -> float:
@@ -85,11 +93,16 @@ def gate_std_limit(stds: np.ndarray, errors: np.ndarray) -> float:
     return 0.0
 
 
-def _classification_temperature(decoder: Decoder, logits_BN: np.ndarray, gt_world: np.ndarray) -> float:
-    """Grid temperature with the best mean log-softmax of the anchor nearest to the truth."""
+def nearest_anchors(decoder: Decoder, gt_world: np.ndarray) -> np.ndarray:
+    """(N,) index of the anchor nearest each true position, along the anchored axes."""
     D = decoder.anchor_dims
     p_route = decoder.frame.to_route(gt_world)[:, None, :D]
-    nearest = np.argmin(np.sum((p_route - decoder.anchors_route[None, :, :D]) ** 2, axis=2), axis=1)
+    return np.argmin(np.sum((p_route - decoder.anchors_route[None, :, :D]) ** 2, axis=2), axis=1)
+
+
+def _classification_temperature(decoder: Decoder, logits_BN: np.ndarray, gt_world: np.ndarray) -> float:
+    """Grid temperature with the best mean log-softmax of the anchor nearest to the truth."""
+    nearest = nearest_anchors(decoder, gt_world)
     rows = np.arange(len(nearest))
 
     def log_likelihood(t: float) -> float:
