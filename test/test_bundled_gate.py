@@ -17,7 +17,8 @@ from anchor_reloc_ros.tools.cli import main
 
 def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(tmp_path: Path) -> None:
     weights = locate(BUNDLED_WEIGHTS, "weights", "--weights")
-    assert "right_anchor_position_cov" in read_metadata(weights)["calibration"]   # the vote's noise model
+    calibration = read_metadata(weights)["calibration"]
+    assert {"right_anchor_position_cov", "agreed_position_cov"} <= set(calibration)   # the vote's covariances
     out = tmp_path / "gate"
     assert main(["bag-eval", str(locate(BUNDLED_BAG, "bag", "--bag")), "--weights", str(weights),
                  "--image-topic", "/camera/image_raw/compressed", "--gt-topic", "/ground_truth/pose",
@@ -27,6 +28,12 @@ def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(
     assert s["gate_published_fraction"] >= 0.45
     assert s["gate_median_translation_m_published"] <= 0.55 * s["gate_median_translation_m_all"]
     assert s["gate_jumps_removed_fraction"] >= 0.95
+    # what reaches the robot is honest and useful: inside its own ellipses, far tighter than all frames'
+    assert s["gate_published_poses_coverage_99"] >= 0.95 and s["gate_published_poses_coverage_68"] >= 0.6
+    assert s["gate_published_poses_median_sigma_m"] < 0.2 * s["median_sigma_m"]
+    # and every frame's covariance with the vote ranks the errors far better than the mixture alone
+    assert s["gate_all_frames_spearman_sigma_error"] >= 0.5 > s["spearman_sigma_error"]
+    assert s["gate_all_frames_coverage_99"] >= 0.9
     rows = list(csv.DictReader((out / "gate_frames.csv").open()))
     good = [r for r in rows if float(r["translation_error_m"]) < 2.0]
     by_vote = sum(r["reason"].startswith("odom_check") for r in good)

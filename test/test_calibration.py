@@ -13,8 +13,9 @@ from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, sav
 from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
-from anchor_reloc_ros.core.geometry import quat_angle_deg
-from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, uncertainty_summary
+from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
+from anchor_reloc_ros.core.odom_check import OdomCheckConfig, OdomConsistency
+from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training.calibration import GATE_MIN_KEPT, calibrate, gate_std_limit
 
@@ -82,11 +83,23 @@ def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right()
     assert np.sqrt(calib.right_anchor_position_cov[2, 2]) < 0.02
     assert np.sqrt(calib.position_cov[0, 0]) > 5 * 0.2     # the floor also covers the wrong anchors
     np.testing.assert_array_equal(calib.odometry_check_cov(), calib.right_anchor_position_cov)
+    # the vote (ground-truth motion as odometry) agrees on nearly all right-anchor frames and on the
+    # few wrong ones that land near the truth: a covariance far below the floor, honest on them
+    d = _decoder(calib).decode(outputs)
+    right = d.anchor_index == np.argmin(np.abs(truth[:, None, 0] - ANCHORS[None, :, 0]), axis=1)
+    vote = OdomConsistency(OdomCheckConfig(), calib.right_anchor_position_cov)
+    agreed = np.array([vote.check(transform_from_pq(p, q), transform_from_pq(t, gq)).accepted
+                       for p, q, t, gq in zip(d.positions, d.quats_wxyz, truth, gt_q)])
+    assert agreed[right].mean() >= 0.9 and agreed[~right].mean() < 0.3
+    assert np.trace(calib.agreed_position_cov) < 0.25 * np.median(np.trace(d.covariances[:, :3, :3], axis1=1, axis2=2))
+    nees = position_nees((d.positions - truth)[agreed], np.tile(calib.agreed_position_cov, (agreed.sum(), 1, 1)))
+    assert all(coverage(nees)[level] >= level for level in COVERAGE_LEVELS)
     again = UncertaintyCalibration.from_dict(calib.to_dict())
     np.testing.assert_allclose(again.right_anchor_position_cov, calib.right_anchor_position_cov)
+    np.testing.assert_allclose(again.agreed_position_cov, calib.agreed_position_cov)
     old = UncertaintyCalibration.from_dict({"position_cov": (np.eye(3) * 9).tolist(), "rotation_var": 0.01,
                                             "temperature": 1.0})
-    assert old.right_anchor_position_cov is None
+    assert old.right_anchor_position_cov is None and old.agreed_position_cov is None
     np.testing.assert_array_equal(old.odometry_check_cov(), np.eye(3) * 9)   # before it: the floor
 
 

@@ -119,3 +119,25 @@ def test_frame_gate_votes_only_with_estimates_that_passed_and_drops_the_calibrat
     assert out.reason.startswith("out_of_scene")
     # the window holds 0, 1 and the jump (not the frames that failed the gate): 2 agree with x = 5
     assert gate.odom.check(_pose(5.0), _pose(5.0)).agreeing == 2
+
+
+def test_agreed_poses_get_the_agreed_position_block_in_the_camera_and_the_base_frame() -> None:
+    from anchor_reloc_ros.core.geometry import make_transform
+    from anchor_reloc_ros.ros.pose_math import camera_to_base
+
+    agreed = np.diag([4.0, 9.0, 0.25])
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=4, min_agreeing=1), np.eye(3), agreed)
+    est = _estimate(0.1, std_m=40.0)
+    est.covariance[3:, 3:] = np.eye(3) * 0.02
+    first = gate.judge(est, _pose(0.0), _pose(0.0), GateLimits())
+    second = gate.judge(est, _pose(1.0), _pose(1.0), GateLimits())
+    assert first.passed is False and not first.agreed and second.passed and second.agreed
+    np.testing.assert_array_equal(gate.published_covariance(est.covariance, est.covariance, first), est.covariance)
+    swapped = est.covariance.copy()
+    swapped[:3, :3] = agreed
+    np.testing.assert_allclose(gate.published_covariance(est.covariance, est.covariance, second), swapped)
+    # carried to a base 1.5 m behind the camera: the same as carrying the swapped camera covariance
+    T_cam, T_cam_base = make_transform(np.eye(3), [3.0, 1.0, 0.0]), make_transform(np.eye(3), [0.0, 0.5, -1.5])
+    _, base = camera_to_base(T_cam, est.covariance, T_cam_base)
+    _, expected = camera_to_base(T_cam, swapped, T_cam_base)
+    np.testing.assert_allclose(gate.published_covariance(base, est.covariance, second), expected, atol=1e-12)

@@ -1,5 +1,6 @@
 """The gate in the running node, over real DDS: garbage withheld at the defaults, poses in
-order with a positive-definite covariance, the odometry check rejects a jump and recovers."""
+order with a positive-definite covariance, the odometry check rejects a jump and recovers,
+and the poses it agreed on carry the calibrated agreed covariance."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
 
+from anchor_reloc_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from anchor_reloc_ros.core.geometry import make_transform
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
@@ -80,14 +82,20 @@ def test_defaults_withhold_garbage_and_publish_the_scene_in_order(ros_context, t
 
 
 def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_context, tiny_checkpoint: Path,
-                                                                       strip_dataset: Path) -> None:
+                                                                       strip_dataset: Path, tmp_path: Path) -> None:
     images = _scene(strip_dataset)[:6]
     # The node's own estimates (same checkpoint, same code): odometry is built from them,
     # so the test is about the check, not about the tiny model's accuracy.
     T_est = [e.transform() for e in Localizer.from_checkpoint(tiny_checkpoint, device="cpu").localize_batch(images)]
     kidnap = make_transform(np.eye(3), [0.0, 200.0, 0.0])  # from frame 3 on, odometry is 200 m off
     T_odom = [T if i < 3 else kidnap @ T for i, T in enumerate(T_est)]
-    h = _harness(tiny_checkpoint, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
+    # A copy of the checkpoint with a known agreed covariance: what the vote's poses must carry.
+    agreed = np.diag([4.0, 9.0, 0.25])
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = {**contents.metadata, "calibration": {**contents.metadata["calibration"],
+                                                 "agreed_position_cov": agreed.tolist()}}
+    weights = save_checkpoint(tmp_path / "agreed.safetensors", contents.model, meta)
+    h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
                  max_position_std_factor=0.0)
     try:
         tf = h.publisher(TFMessage, "/tf", 100)
@@ -110,5 +118,9 @@ def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_conte
         # 0: nobody to agree with; 3, 4: the new place is outvoted by 0-2; 5: 3 against 3, the newest wins.
         assert published == [stamps[1], stamps[2], stamps[5]]
         assert h.node.stats.counters["gated_odom_check"] == 3
+        for m in h.pose.items():   # the vote agreed: the agreed position block, the estimate's rotation
+            cov = np.array(m.pose.covariance).reshape(6, 6)
+            np.testing.assert_allclose(cov[:3, :3], agreed, atol=1e-9)
+            assert np.linalg.eigvalsh(cov).min() > 0
     finally:
         h.close()

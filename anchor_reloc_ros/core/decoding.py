@@ -29,6 +29,16 @@ from .geometry import quat_normalize
 from .options import option
 
 DECODE_MODES = ("argmax", "fusion")
+# Calibration covariances that checkpoints calibrated before them lack (read as None).
+OPTIONAL_COVARIANCES = ("right_anchor_position_cov", "agreed_position_cov")
+
+
+def _spd_3x3(value: np.ndarray, what: str) -> np.ndarray:
+    """``value`` as a 3x3 float64 matrix; ValueError unless symmetric positive definite."""
+    C = np.asarray(value, dtype=np.float64).reshape(3, 3)
+    if not (np.isfinite(C).all() and np.allclose(C, C.T) and np.linalg.eigvalsh(C).min() > 0):
+        raise ValueError(f"{what} must be symmetric positive definite, got {C.tolist()}")
+    return C
 
 
 @dataclass
@@ -51,13 +61,12 @@ class UncertaintyCalibration:
     # m^2: the error covariance of validation frames whose argmax anchor was the one nearest the
     # truth (the odometry check's per-estimate noise); None in checkpoints calibrated before it
     right_anchor_position_cov: np.ndarray | None = None
+    # m^2: the position covariance published for an estimate the odometry vote agreed on, fitted
+    # on the validation frames the vote (ground-truth motion as odometry) agreed on; None: none
+    agreed_position_cov: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.position_cov = np.asarray(self.position_cov, dtype=np.float64).reshape(3, 3)
-        if not (np.isfinite(self.position_cov).all() and np.allclose(self.position_cov, self.position_cov.T)
-                and np.linalg.eigvalsh(self.position_cov).min() > 0):
-            raise ValueError(f"calibration position_cov must be symmetric positive definite, "
-                             f"got {self.position_cov.tolist()}")
+        self.position_cov = _spd_3x3(self.position_cov, "calibration position_cov")
         for name in ("rotation_var", "temperature", "uncertainty_temperature"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
@@ -65,12 +74,9 @@ class UncertaintyCalibration:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
         if not float(self.position_std_limit) >= 0:
             raise ValueError(f"calibration position_std_limit must be >= 0, got {self.position_std_limit}")
-        if self.right_anchor_position_cov is not None:
-            C = np.asarray(self.right_anchor_position_cov, dtype=np.float64).reshape(3, 3)
-            if not (np.isfinite(C).all() and np.allclose(C, C.T) and np.linalg.eigvalsh(C).min() > 0):
-                raise ValueError(f"calibration right_anchor_position_cov must be symmetric positive definite, "
-                                 f"got {C.tolist()}")
-            self.right_anchor_position_cov = C
+        for name in OPTIONAL_COVARIANCES:
+            if getattr(self, name) is not None:
+                setattr(self, name, _spd_3x3(getattr(self, name), f"calibration {name}"))
 
     def odometry_check_cov(self) -> np.ndarray:
         """The odometry check's per-estimate position covariance: the right-anchor one, or for
@@ -83,8 +89,8 @@ class UncertaintyCalibration:
                 "uncertainty_temperature": float(self.uncertainty_temperature),
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
-                **({} if self.right_anchor_position_cov is None
-                   else {"right_anchor_position_cov": self.right_anchor_position_cov.tolist()})}
+                **{name: getattr(self, name).tolist() for name in OPTIONAL_COVARIANCES
+                   if getattr(self, name) is not None}}
 
     @staticmethod
     def from_dict(d: dict) -> "UncertaintyCalibration":
@@ -93,8 +99,8 @@ class UncertaintyCalibration:
                                       temperature, float(d.get("uncertainty_temperature", temperature)),
                                       float(d.get("rotation_entropy_gain", 0.0)),
                                       float(d.get("position_std_limit", 0.0)),
-                                      None if d.get("right_anchor_position_cov") is None
-                                      else np.asarray(d["right_anchor_position_cov"], dtype=np.float64))
+                                      **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
+                                         for name in OPTIONAL_COVARIANCES})
 
 
 @dataclass

@@ -8,6 +8,11 @@ checkpoint-calibrated std test (``max_position_std_factor``): on the validation 
 the demo bag that test removed about 40 % of the frames under 2 m and no jump the vote
 did not remove already. An explicit ``max_position_std`` still applies. Only estimates
 that pass the scene and confidence tests vote.
+
+An estimate the vote agreed on is published with the checkpoint's agreed position
+covariance (``UncertaintyCalibration.agreed_position_cov``, fitted on validation frames
+the vote agreed on) in place of the mixture one: once odometry confirms the place, the
+along-route spread over wrong anchors no longer applies.
 """
 from __future__ import annotations
 
@@ -35,12 +40,27 @@ def reason_kind(reason: str) -> str:
 
 
 class FrameGate:
-    """``odom_cov``: the odometry check's per-estimate position covariance (see odom_check)."""
+    """``odom_cov``: the odometry check's per-estimate position covariance (see odom_check);
+    ``agreed_cov``: the position covariance of an estimate the vote agreed on (None: keep the
+    estimate's own)."""
 
     def __init__(self, gate: PoseGate, odom: OdomCheckConfig | None = None,
-                 odom_cov: np.ndarray | None = None) -> None:
+                 odom_cov: np.ndarray | None = None, agreed_cov: np.ndarray | None = None) -> None:
         self.gate = gate
         self.odom = OdomConsistency(odom, odom_cov) if odom is not None else None
+        self.agreed_cov = None if agreed_cov is None else np.asarray(agreed_cov, dtype=np.float64).reshape(3, 3)
+
+    def published_covariance(self, covariance_6x6: np.ndarray, estimate_covariance_6x6: np.ndarray,
+                             decision: GateDecision) -> np.ndarray:
+        """The covariance to publish: ``covariance_6x6`` (the estimate's, possibly carried to
+        the base frame) with the estimate's position block replaced by the agreed one when the
+        vote agreed. Carrying through a lever arm adds terms from the rotation block only, so
+        swapping the camera's position block shifts the base's by the same difference."""
+        if not decision.agreed or self.agreed_cov is None:
+            return covariance_6x6
+        out = np.array(covariance_6x6, dtype=np.float64).reshape(6, 6)
+        out[:3, :3] += self.agreed_cov - np.asarray(estimate_covariance_6x6, dtype=np.float64).reshape(6, 6)[:3, :3]
+        return 0.5 * (out + out.T)
 
     def judge(self, est: PoseEstimate, T_map_base: np.ndarray, T_odom_base: np.ndarray | None,
               limits: GateLimits) -> GateDecision:
@@ -51,12 +71,13 @@ class FrameGate:
             return decision
         verdict = self.odom.check(T_map_base, T_odom_base)
         if verdict.accepted:
-            return decision
+            return replace(decision, agreed=True)
         return replace(decision, passed=False, reason=verdict.reason)
 
 
 def frame_gate_for(metadata: dict, calibration: UncertaintyCalibration,
                    odom: OdomCheckConfig | None) -> FrameGate:
     """The node's and ``bag-eval``'s whole gate for one checkpoint (``odom`` None: no odometry check)."""
-    return FrameGate(pose_gate_for(metadata, calibration), odom, calibration.odometry_check_cov())
+    return FrameGate(pose_gate_for(metadata, calibration), odom, calibration.odometry_check_cov(),
+                     calibration.agreed_position_cov)
 

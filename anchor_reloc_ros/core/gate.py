@@ -56,6 +56,8 @@ class GateDecision:
     ood_score: float = math.nan   # relative score (nan when the checkpoint has none)
     confidence: float = math.nan  # the confidence min_confidence was compared with
     position_std: float = math.nan
+    agreed: bool = False      # the odometry vote agreed (the published position covariance is then
+                              # the calibrated agreed one, see FrameGate.published_covariance)
 
 
 def position_std(covariance_6x6: np.ndarray) -> float:

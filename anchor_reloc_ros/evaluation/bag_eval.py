@@ -250,11 +250,14 @@ def _offline_gate(config: BagEvalConfig, localizer: Localizer, ordered: FrameEst
         with BagReader(config.bag) as bag:
             odometry = read_bag_odometry(bag)
     limits = config.gate_limits
-    all_decisions = gate_frames(ordered, localizer.metadata, localizer.decoder.calibration, limits,
-                                odometry, config.odom_config)
-    by_frame = dict(zip(zip(ordered.stamps_ns, ordered.indices), all_decisions))
-    decisions = [by_frame[key] for key in zip(kept.stamps_ns, kept.indices)]
-    extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits))
+    all_decisions, all_covariances = gate_frames(ordered, localizer.metadata, localizer.decoder.calibration,
+                                                 limits, odometry, config.odom_config)
+    by_frame = dict(zip(zip(ordered.stamps_ns, ordered.indices), zip(all_decisions, all_covariances)))
+    kept_keys = list(zip(kept.stamps_ns, kept.indices))
+    decisions = [by_frame[key][0] for key in kept_keys]
+    covariances = [by_frame[key][1] for key in kept_keys]
+    extra.update(gate_report(decisions, result.translation_error, odometry is not None, limits,
+                             result.est_positions - result.gt_positions, covariances))
     Path(config.out).mkdir(parents=True, exist_ok=True)
     write_gate_frames(Path(config.out) / "gate_frames.csv", kept.stamps_ns, decisions, result.translation_error)
     if not config.plots:

@@ -18,6 +18,7 @@ from ..core.gate import GateDecision, GateLimits
 from ..core.geometry import invert_transform, transform_from_pq
 from ..core.odom_check import OdomCheckConfig
 from ..core.trajectory import Trajectory
+from ..core.uncertainty import uncertainty_summary
 from ..data.rosbag_ground_truth import _from_tf_message, read_gt_topic
 from ..data.rosbag_io import BagError, BagReader
 from .bag_eval import FrameEstimates
@@ -72,28 +73,38 @@ def read_bag_odometry(bag: BagReader, odom_frame: str = ODOM_FRAME,
 
 
 def gate_frames(frames: FrameEstimates, metadata: dict, calibration: UncertaintyCalibration, limits: GateLimits,
-                odometry: BagOdometry | None, odom_config: OdomCheckConfig | None) -> list[GateDecision | None]:
-    """Decisions in stamp order (``frames`` sorted); None for frames without an estimate."""
+                odometry: BagOdometry | None, odom_config: OdomCheckConfig | None
+                ) -> tuple[list[GateDecision | None], list[np.ndarray | None]]:
+    """Decisions in stamp order (``frames`` sorted) and the camera-pose covariance the node
+    would publish with each; None for frames without an estimate."""
     gate = frame_gate_for(metadata, calibration, odom_config if odometry else None)
     stamps_s = np.asarray(frames.stamps_ns, dtype=np.float64) * 1e-9
     if odometry is not None:
         p, q, valid = odometry.odom_base.interpolate(stamps_s, ODOM_MAX_DT_S)
     out: list[GateDecision | None] = []
+    covariances: list[np.ndarray | None] = []
     for i, est in enumerate(frames.estimates):
         if est is None:
             out.append(None)
+            covariances.append(None)
             continue
         T_map_body, T_odom_base = est.transform(), None
         if odometry is not None:
             T_map_body = T_map_body @ odometry.T_cam_base
             T_odom_base = transform_from_pq(p[i], q[i]) if valid[i] else None
         out.append(gate.judge(est, T_map_body, T_odom_base, limits))
-    return out
+        covariances.append(gate.published_covariance(est.covariance, est.covariance, out[-1]))
+    return out, covariances
 
 
 def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odometry: bool,
-                limits: GateLimits) -> dict[str, object]:
-    """Fraction published and the accuracy of what was published, against all frames."""
+                limits: GateLimits, position_errors: np.ndarray | None = None,
+                covariances: list[np.ndarray | None] | None = None) -> dict[str, object]:
+    """Fraction published and the accuracy of what was published, against all frames; with
+    ``position_errors`` (N, 3) and the gate's ``covariances`` (what the node publishes with
+    each frame), how honest those are on the published frames
+    (``gate_published_poses_coverage_99``, ...) and, when the vote agreed on any, on all
+    frames (``gate_all_frames_*``)."""
     published = np.array([d is not None and d.passed for d in decisions])
     err = np.asarray(errors_m, dtype=np.float64)
     finite = np.isfinite(err)
@@ -113,7 +124,34 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
         "gate_jumps_removed_fraction": float((jumps & ~published).sum() / max(jumps.sum(), 1)),
         "gate_jumps_published": int((jumps & published).sum()),
         "gate_withheld_by_reason": reasons,
+        **_covariance_honesty("gate_published_poses_", published, position_errors, covariances),
+        # with the vote on, every frame's covariance is the gate's (agreed or the estimate's own)
+        **(_covariance_honesty("gate_all_frames_", np.array([d is not None for d in decisions]),
+                               position_errors, covariances)
+           if any(d is not None and d.agreed for d in decisions) else {}),
     }
+
+
+def _covariance_honesty(prefix: str, rows_mask: np.ndarray, position_errors: np.ndarray | None,
+                        covariances: list[np.ndarray | None] | None) -> dict[str, object]:
+    """Coverage, NEES, Spearman and median sigma of the gate's covariances on the masked frames."""
+    if position_errors is None or covariances is None or not rows_mask.any():
+        return {}
+    rows = np.flatnonzero(rows_mask)
+    e = np.asarray(position_errors, dtype=np.float64)[rows]
+    honesty = uncertainty_summary(e, np.zeros_like(e), np.stack([covariances[i] for i in rows]))
+    keys = ("coverage_68", "coverage_95", "coverage_99", "mean_nees", "spearman_sigma_error", "median_sigma_m")
+    return {prefix + k: honesty[k] for k in keys if k in honesty}
+
+
+def _honesty_text(report: dict[str, object], prefix: str, what: str) -> str:
+    if prefix + "coverage_99" not in report:
+        return ""
+    inside = " / ".join(f"{100 * float(report[f'{prefix}coverage_{lv}']):.1f}" for lv in (68, 95, 99))
+    return (f"\ngate: {what} inside their own 68 / 95 / 99 % ellipse: {inside} %, mean NEES "
+            f"{float(report[prefix + 'mean_nees']):.2f}, Spearman(sigma, error) "
+            f"{float(report[prefix + 'spearman_sigma_error']):.2f}, median sigma "
+            f"{float(report[prefix + 'median_sigma_m']):.2f} m")
 
 
 def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDecision | None],
@@ -137,7 +175,9 @@ def gate_line(report: dict[str, object]) -> str:
             f"{report['gate_median_translation_m_all']:.2f} m all; removed "
             f"{report['gate_jumps_removed_fraction']:.0%} of the >20 m jumps and "
             f"{report['gate_good_frames_removed_fraction']:.0%} of the <2 m frames"
-            f"{' (odometry check on)' if report['gate_odom_check'] else ''}")
+            f"{' (odometry check on)' if report['gate_odom_check'] else ''}"
+            + _honesty_text(report, "gate_published_poses_", "published poses")
+            + _honesty_text(report, "gate_all_frames_", "all frames, with the vote's covariance where it agreed,"))
 
 
 def plot_accuracy_vs_published(errors_m: np.ndarray, published: np.ndarray, scores: np.ndarray,

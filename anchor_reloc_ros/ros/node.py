@@ -349,6 +349,7 @@ class AnchorRelocNode(Node):
                 return False, "superseded: a newer frame was localized first"
             self._last_published_sequence = frame.sequence
             decision = self._gate.judge(est, T_map_body, T_odom_base, p.gate)  # in order: odom window
+            cov = self._gate.published_covariance(cov, est.covariance, decision)
             return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p,
                                           decision)
 

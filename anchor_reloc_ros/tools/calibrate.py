@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"odometry check: per-estimate position std {stds} m (x / y / z"
           + (", the frames whose anchor was right)" if c.right_anchor_position_cov is not None else
              ", the floor: under 5 frames had the right anchor, or no anchor head)"))
+    if c.agreed_position_cov is not None:
+        agreed = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.agreed_position_cov)))
+        print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z)")
     print(f"on its {r.val_frames} validation frames (argmax):")
     print(format_uncertainty(r.validation))
     return 0
