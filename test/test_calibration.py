@@ -14,7 +14,9 @@ from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, norm
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
-from anchor_reloc_ros.core.odom_check import OdomCheckConfig, OdomConsistency
+from anchor_reloc_ros.core.frame_gate import FrameGate
+from anchor_reloc_ros.core.gate import GateLimits, PoseGate
+from anchor_reloc_ros.core.odom_check import OdomCheckConfig
 from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training.calibration import GATE_MIN_KEPT, calibrate, gate_std_limit
@@ -83,16 +85,21 @@ def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right()
     assert np.sqrt(calib.right_anchor_position_cov[2, 2]) < 0.02
     assert np.sqrt(calib.position_cov[0, 0]) > 5 * 0.2     # the floor also covers the wrong anchors
     np.testing.assert_array_equal(calib.odometry_check_cov(), calib.right_anchor_position_cov)
-    # the vote (ground-truth motion as odometry) agrees on nearly all right-anchor frames and on the
-    # few wrong ones that land near the truth: a covariance far below the floor, honest on them
+    # the node's gate with the vote (ground-truth motion as odometry) publishes nearly every frame,
+    # the wrong-anchor ones re-decoded onto their right anchor's hypothesis (truth + 0.2 m noise)
     d = _decoder(calib).decode(outputs)
     right = d.anchor_index == np.argmin(np.abs(truth[:, None, 0] - ANCHORS[None, :, 0]), axis=1)
-    vote = OdomConsistency(OdomCheckConfig(), calib.right_anchor_position_cov)
-    agreed = np.array([vote.check(transform_from_pq(p, q), transform_from_pq(t, gq)).accepted
-                       for p, q, t, gq in zip(d.positions, d.quats_wxyz, truth, gt_q)])
-    assert agreed[right].mean() >= 0.9 and agreed[~right].mean() < 0.3
+    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(), calib.right_anchor_position_cov)
+    off = GateLimits(max_ood_score=0.0, max_position_std_factor=0.0)
+    decisions = [gate.judge(est, est.transform(), transform_from_pq(t, gq), off)
+                 for est, t, gq in zip(d.estimates(ANCHORS, 0.0), truth, gt_q)]
+    published = np.array([x.passed for x in decisions])
+    errors = d.positions + np.array([x.position_shift for x in decisions]) - truth
+    redecoded = np.array([x.redecoded_anchor >= 0 for x in decisions])
+    assert published.mean() > 0.9 and redecoded[~right].mean() > 0.5 and redecoded[right].mean() < 0.1
+    assert np.median(np.linalg.norm(errors[published & ~right], axis=1)) < 0.6
     assert np.trace(calib.agreed_position_cov) < 0.25 * np.median(np.trace(d.covariances[:, :3, :3], axis1=1, axis2=2))
-    nees = position_nees((d.positions - truth)[agreed], np.tile(calib.agreed_position_cov, (agreed.sum(), 1, 1)))
+    nees = position_nees(errors[published], np.tile(calib.agreed_position_cov, (published.sum(), 1, 1)))
     assert all(coverage(nees)[level] >= level for level in COVERAGE_LEVELS)
     again = UncertaintyCalibration.from_dict(calib.to_dict())
     np.testing.assert_allclose(again.right_anchor_position_cov, calib.right_anchor_position_cov)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anchor_reloc_ros.core.estimate import PoseEstimate
-from anchor_reloc_ros.core.frame_gate import FrameGate
+from anchor_reloc_ros.core.frame_gate import FrameGate, shifted
 from anchor_reloc_ros.core.gate import GateLimits, PoseGate, position_std
 from anchor_reloc_ros.core.odom_check import OdomCheckConfig, OdomConsistency
 from anchor_reloc_ros.core.ood import OodCalibration
@@ -141,3 +141,43 @@ def test_agreed_poses_get_the_agreed_position_block_in_the_camera_and_the_base_f
     _, base = camera_to_base(T_cam, est.covariance, T_cam_base)
     _, expected = camera_to_base(T_cam, swapped, T_cam_base)
     np.testing.assert_allclose(gate.published_covariance(base, est.covariance, second), expected, atol=1e-12)
+
+
+def test_re_decoding_publishes_the_hypothesis_near_the_agreed_place() -> None:
+    cfg = OdomCheckConfig(window_frames=10, min_agreeing=2, redecode_top_k=3)
+    check = OdomConsistency(cfg, np.eye(3) * 0.25)
+    assert _votes(check, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0]) == [False, False, True]
+    # the network's argmax jumps 40 m; its 2nd and 3rd hypotheses are at 3.2 m and -60 m
+    alternatives = np.array([[-60.0, 0.0, 0.0], [3.2, 0.0, 0.0], [90.0, 0.0, 0.0]])
+    verdict = check.check(_pose(43.0), _pose(3.0), alternatives)
+    assert verdict.accepted and verdict.chosen == 1
+    assert not check.check(_pose(44.0), _pose(4.0), alternatives + 20.0).accepted    # none near: withheld
+    # the window kept the argmax estimates (43, 44), not the re-decoded one: they agree with each other
+    # only, so the place is still x = odometry, and they never outvote it
+    assert check.check(_pose(5.0), _pose(5.0)).agreeing == 3
+    never = OdomConsistency(replace(cfg, redecode_top_k=1), np.eye(3) * 0.25)
+    _votes(never, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    assert not never.check(_pose(43.0), _pose(3.0), alternatives).accepted
+
+
+def test_frame_gate_moves_a_re_decoded_pose_onto_the_chosen_anchor() -> None:
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1), np.eye(3) * 0.25)
+
+    def est_at(x: float, hypotheses: list[float], confidences: list[float]) -> PoseEstimate:
+        est = _estimate(0.1)
+        est.position = np.array([x, 0.0, 0.0])
+        est.hypotheses = np.array([[h, 0.0, 0.0] for h in hypotheses])
+        est.hypothesis_confidences = np.array(confidences)
+        est.anchor_index = int(np.argmax(confidences))
+        return est
+
+    for x in (0.0, 1.0):
+        gate.judge(est_at(x, [x, 50.0, 80.0], [0.8, 0.1, 0.1]), _pose(x), _pose(x), GateLimits())
+    jump = est_at(50.0, [2.1, 50.0, 80.0], [0.2, 0.7, 0.1])        # argmax: anchor 1, 48 m off
+    T_body = _pose(50.0 + 0.5)                                        # the base 0.5 m ahead of the camera
+    decision = gate.judge(jump, T_body, _pose(2.0), GateLimits())
+    assert decision.passed and decision.agreed and decision.redecoded_anchor == 0
+    np.testing.assert_allclose(decision.position_shift, [2.1 - 50.0, 0.0, 0.0])
+    np.testing.assert_allclose(shifted(T_body, decision)[:3, 3], [2.6, 0.0, 0.0])
+    kept = gate.judge(est_at(3.0, [3.0, 50.0, 80.0], [0.8, 0.1, 0.1]), _pose(3.0), _pose(3.0), GateLimits())
+    assert kept.passed and kept.redecoded_anchor == -1 and shifted(T_body, kept) is T_body

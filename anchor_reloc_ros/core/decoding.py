@@ -115,6 +115,8 @@ class DecodedBatch:
     offsets: np.ndarray            # (B, 3) predicted offset from the argmax anchor, world
     topk_indices: np.ndarray       # (B, k)
     topk_confidences: np.ndarray   # (B, k)
+    hypotheses: np.ndarray | None = None    # (B, N, 3) every anchor's hypothesis, world; None: PoseNet
+    confidences: np.ndarray | None = None   # (B, N) their softmax confidences
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -129,7 +131,9 @@ class DecodedBatch:
                 anchor_confidence=float(self.anchor_confidence[b]),
                 anchor_position=anchors_world[i] if i >= 0 else np.full(3, np.nan),
                 offset=self.offsets[b], topk_indices=self.topk_indices[b],
-                topk_confidences=self.topk_confidences[b], inference_ms=inference_ms))
+                topk_confidences=self.topk_confidences[b], inference_ms=inference_ms,
+                **({} if self.hypotheses is None else
+                   {"hypotheses": self.hypotheses[b], "hypothesis_confidences": self.confidences[b]})))
         return out
 
 
@@ -233,9 +237,11 @@ class Decoder:
         offset_route = np.zeros((B, 3))
         offset_route[:, :D] = offsets[rows[:, 0], top_idx[:, 0]]
         offsets_world = offset_route * self.frame.scale @ self.frame.R_route_world
+        hyp_route = np.concatenate([hyp, np.repeat(absolute[:, None, :n_coord], N, axis=1)], axis=2)
+        hypotheses = self.frame.to_world(hyp_route.reshape(-1, 3)).reshape(B, N, 3)
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
                             self._covariances(spread_route, entropy, calib), top_idx[:, 0], top_conf[:, 0],
-                            offsets_world, top_idx, top_conf)
+                            offsets_world, top_idx, top_conf, hypotheses, conf)
 
     def _mixture(self, logits_BN: np.ndarray, conf_BN: np.ndarray, hyp_BND: np.ndarray,
                  point_BD: np.ndarray, calib: UncertaintyCalibration) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,9 @@ class PoseEstimate:
       its size).
     * ``ood_score``: the raw out-of-scene score (core/ood.py); nan when the checkpoint
       has no training-feature bank.
+    * ``hypotheses`` / ``hypothesis_confidences``: every anchor's camera-centre
+      hypothesis (anchor + its own offset, world frame, shape (N, 3)) and its softmax
+      confidence (N,), for the odometry check's re-decoding; empty for PoseNet.
     """
 
     position: np.ndarray
@@ -38,6 +41,8 @@ class PoseEstimate:
     topk_confidences: np.ndarray
     inference_ms: float
     ood_score: float = math.nan
+    hypotheses: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    hypothesis_confidences: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def transform(self) -> np.ndarray:
         """4x4 ``T_world_cam``."""

@@ -9,6 +9,10 @@ the demo bag that test removed about 40 % of the frames under 2 m and no jump th
 did not remove already. An explicit ``max_position_std`` still applies. Only estimates
 that pass the scene and confidence tests vote.
 
+When the estimate disagrees with the place the vote agrees on, another of the frame's
+hypotheses near that place may be published instead (re-decoding, see odom_check);
+``GateDecision.position_shift`` then moves the published pose onto it.
+
 An estimate the vote agreed on is published with the checkpoint's agreed position
 covariance (``UncertaintyCalibration.agreed_position_cov``, fitted on validation frames
 the vote agreed on) in place of the mixture one: once odometry confirms the place, the
@@ -69,10 +73,27 @@ class FrameGate:
         decision = self.gate.check(est, replace(limits, max_position_std_factor=0.0) if voting else limits)
         if not decision.passed or not voting:
             return decision
-        verdict = self.odom.check(T_map_base, T_odom_base)
-        if verdict.accepted:
+        order = np.argsort(-np.asarray(est.hypothesis_confidences), kind="stable")
+        order = order[order != est.anchor_index]             # the argmax is the estimate itself
+        lever = np.asarray(T_map_base, dtype=np.float64)[:3, 3] - est.position   # camera -> base, map frame
+        verdict = self.odom.check(T_map_base, T_odom_base, est.hypotheses[order] + lever)
+        if not verdict.accepted:
+            return replace(decision, passed=False, reason=verdict.reason)
+        if verdict.chosen < 0:
             return replace(decision, agreed=True)
-        return replace(decision, passed=False, reason=verdict.reason)
+        anchor = int(order[verdict.chosen])
+        shift = est.hypotheses[anchor] - est.position
+        return replace(decision, agreed=True, redecoded_anchor=anchor,
+                       position_shift=(float(shift[0]), float(shift[1]), float(shift[2])))
+
+
+def shifted(T: np.ndarray, decision: GateDecision) -> np.ndarray:
+    """``T`` (4x4, map frame) moved by the decision's re-decoding shift (a copy; ``T`` when none)."""
+    if decision.redecoded_anchor < 0:
+        return T
+    out = np.array(T, dtype=np.float64)
+    out[:3, 3] += decision.position_shift
+    return out
 
 
 def frame_gate_for(metadata: dict, calibration: UncertaintyCalibration,

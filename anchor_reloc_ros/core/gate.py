@@ -58,6 +58,8 @@ class GateDecision:
     position_std: float = math.nan
     agreed: bool = False      # the odometry vote agreed (the published position covariance is then
                               # the calibrated agreed one, see FrameGate.published_covariance)
+    redecoded_anchor: int = -1    # the vote chose this anchor's hypothesis instead of the argmax's
+    position_shift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, map frame: published - estimated
 
 
 def position_std(covariance_6x6: np.ndarray) -> float:

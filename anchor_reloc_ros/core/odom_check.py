@@ -19,6 +19,13 @@ others in the window agree with it and it agrees with the estimate most others a
 with (ties: the newest). A run of wrong anchors shorter than the right cluster is
 rejected; after a kidnapping the new place wins once its estimates outnumber the old
 ones in the window (at most about ``window_frames / 2`` frames).
+
+Re-decoding: when the estimate disagrees but the window agrees on a place (at least
+``min_agreeing`` estimates), the network's other hypotheses are tried. The one of the
+``redecode_top_k`` most confident anchors nearest the place the window predicts (the
+mean of the agreeing estimates, carried to now) is published instead, if it is within
+``threshold``. The window keeps the network's own (argmax) estimate, so the vote stays
+independent evidence and cannot confirm itself.
 """
 from __future__ import annotations
 
@@ -53,6 +60,10 @@ class OdomCheckConfig:
         ros_name="odom_drift_per_m", flag="--odom-drift-per-m")
     noise_floor_m: float = option(
         0.2, "Odometry/extrinsic position error that never vanishes (m)", ros_name=None)
+    redecode_top_k: int = option(
+        20, "Odometry check: when the estimate disagrees with the place the window agrees on, publish "
+        "instead the hypothesis of these most confident anchors nearest that place, if within the "
+        "threshold; 1 = never", range=(1, 10000), ros_name="odom_redecode_top_k", flag="--odom-redecode-top-k")
 
     def __post_init__(self) -> None:
         if not self.threshold > 0:
@@ -70,6 +81,7 @@ class OdomVerdict:
     reason: str                # "" when accepted; else why not
     distance: float            # Mahalanobis distance to the most agreed-with estimate (nan: none)
     agreeing: int              # other estimates in the window that agree with this one
+    chosen: int = -1           # accepted by re-decoding: the index into ``alternatives``; else -1
 
 
 @dataclass(frozen=True)
@@ -94,33 +106,47 @@ class OdomConsistency:
     def reset(self) -> None:
         self._window.clear()
 
-    def agreement(self, T_odom_base_now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(pairwise Mahalanobis distances, agree matrix) of the window carried to now."""
-        c = self.config
-        T_now = np.asarray(T_odom_base_now, dtype=np.float64)
-        carried = np.array([(f.T_map_odom @ T_now)[:3, 3] for f in self._window])
-        travelled = np.array([np.linalg.norm((invert_transform(f.T_odom_base) @ T_now)[:3, 3])
-                              for f in self._window])
-        r = (carried[:, None, :] - carried[None, :, :]) @ self._axes        # (n, n, 3) on C's axes
-        q = (c.drift_per_m * (travelled[:, None] + travelled[None, :])) ** 2 + c.noise_floor_m ** 2
-        d = np.sqrt(np.sum(r ** 2 / (2.0 * self._variances + q[..., None]), axis=2))
-        return d, d <= c.threshold
+    def check(self, T_map_base: np.ndarray, T_odom_base: np.ndarray,
+              alternatives: np.ndarray | None = None) -> OdomVerdict:
+        """Add one estimate to the window and judge it against the others.
 
-    def check(self, T_map_base: np.ndarray, T_odom_base: np.ndarray) -> OdomVerdict:
-        """Add one estimate to the window and judge it against the others."""
+        ``alternatives``: (K, 3) map positions of the same frame's other hypotheses, most
+        confident first (only the first ``redecode_top_k`` are tried)."""
         T_map_base = np.asarray(T_map_base, dtype=np.float64)
         T_odom_base = np.asarray(T_odom_base, dtype=np.float64)
         self._window.append(_Fix(T_map_base[:3, 3].copy(), T_map_base @ invert_transform(T_odom_base), T_odom_base))
-        d, agree = self.agreement(T_odom_base)
+        carried, travelled = self._carried(T_odom_base)
+        d = self._distances(carried[:, None, :] - carried[None, :, :], travelled[:, None] + travelled[None, :])
+        agree = d <= self.config.threshold
         support = agree.sum(axis=1) - 1                     # others agreeing with each
         n, m = len(support), self.config.min_agreeing
         best = n - 1 - int(np.argmax(support[::-1]))        # most agreed-with; ties: the newest
         own = int(support[-1])
         distance = float(d[-1, best]) if best != n - 1 else (0.0 if own else math.nan)
+        if own >= m and agree[-1, best]:
+            return OdomVerdict(True, "", distance, own)
+        if support[best] >= m and alternatives is not None and len(alternatives) and self.config.redecode_top_k > 1:
+            place = carried[agree[best]].mean(axis=0)       # where the agreeing estimates put the robot now
+            candidates = np.asarray(alternatives, dtype=np.float64).reshape(-1, 3)[:self.config.redecode_top_k]
+            to_place = self._distances(candidates - place, np.full(len(candidates), travelled[best]))
+            nearest = int(np.argmin(to_place))
+            if to_place[nearest] <= self.config.threshold:
+                return OdomVerdict(True, "", float(to_place[nearest]), own, nearest)
         if own < m:
             return OdomVerdict(False, f"odom_check: {own} of the other {n - 1} recent estimates agree "
                                       f"(need {m})", distance, own)
-        if not agree[-1, best]:
-            return OdomVerdict(False, f"odom_check: {int(support[best])} recent estimates agree on a place "
-                                      f"{distance:.1f} sigma away (this one: {own})", distance, own)
-        return OdomVerdict(True, "", distance, own)
+        return OdomVerdict(False, f"odom_check: {int(support[best])} recent estimates agree on a place "
+                                  f"{distance:.1f} sigma away (this one: {own})", distance, own)
+
+    def _carried(self, T_odom_base_now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The window's positions carried to now, and the distance travelled since each."""
+        carried = np.array([(f.T_map_odom @ T_odom_base_now)[:3, 3] for f in self._window])
+        travelled = np.array([np.linalg.norm((invert_transform(f.T_odom_base) @ T_odom_base_now)[:3, 3])
+                              for f in self._window])
+        return carried, travelled
+
+    def _distances(self, r: np.ndarray, travelled: np.ndarray) -> np.ndarray:
+        """Mahalanobis length of each ``r`` (..., 3) under S = 2 C + q(travelled) I."""
+        c = self.config
+        q = (c.drift_per_m * travelled) ** 2 + c.noise_floor_m ** 2
+        return np.sqrt(np.sum((r @ self._axes) ** 2 / (2.0 * self._variances + q[..., None]), axis=-1))

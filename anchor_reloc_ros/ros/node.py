@@ -45,7 +45,7 @@ from anchor_reloc_ros.msg import AnchorDebug
 
 from ..core.errors import AnchorRelocError, CheckpointError, InvalidImageError
 from ..core.estimate import PoseEstimate
-from ..core.frame_gate import FrameGate, frame_gate_for, reason_kind
+from ..core.frame_gate import FrameGate, frame_gate_for, reason_kind, shifted
 from ..core.gate import GateDecision
 from ..data.image_codec import ImageDecodeError, message_to_rgb
 from .anchor_debug import anchor_debug
@@ -350,6 +350,7 @@ class AnchorRelocNode(Node):
             self._last_published_sequence = frame.sequence
             decision = self._gate.judge(est, T_map_body, T_odom_base, p.gate)  # in order: odom window
             cov = self._gate.published_covariance(cov, est.covariance, decision)
+            T_map_cam, T_map_body = shifted(T_map_cam, decision), shifted(T_map_body, decision)  # re-decoded
             return self._publish_estimate(frame, est, T_map_cam, T_map_body, cov, body_frame, cam_frame, p,
                                           decision)
 
@@ -393,8 +394,9 @@ class AnchorRelocNode(Node):
             self._stats.on_output(latency_ms, est.inference_ms)
         x, y, z = T_map_body[:3, 3]
         summary = (f"{body_frame or 'camera'} at ({x:.2f}, {y:.2f}, {z:.2f}) in {p.map_frame}, "
-                   f"anchor {est.anchor_index} conf {est.anchor_confidence:.2f}, "
-                   f"stamp {stamp_ns * 1e-9:.3f}")
+                   f"anchor {est.anchor_index} conf {est.anchor_confidence:.2f}"
+                   + (f" (odometry chose anchor {decision.redecoded_anchor})" if decision.redecoded_anchor >= 0 else "")
+                   + f", stamp {stamp_ns * 1e-9:.3f}")
         if not confident:
             return False, f"gated ({decision.reason}): {summary}"
         return True, summary

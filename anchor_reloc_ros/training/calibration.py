@@ -23,9 +23,10 @@ of the validation frames and their ground truth, in the argmax decode (the defau
    moment of the frames whose argmax anchor is the one nearest the truth (at least
    ``RIGHT_ANCHOR_MIN_FRAMES`` of them, else the floor; PoseNet: the floor).
 6. ``agreed_position_cov``, the position covariance the node publishes for an estimate the
-   odometry vote agreed on: the vote (``core.odom_check`` at its defaults, with the
-   ground-truth motion between the validation frames as odometry) runs over the validation
-   frames in order, and the frames it agrees on get a covariance as in step 2 (their
+   odometry vote agreed on: the node's gate (``core.frame_gate``, the vote at its defaults
+   with its re-decoding, the other tests off, the ground-truth motion between the
+   validation frames as odometry) runs over the validation frames in order, and the frames
+   it publishes, where it publishes them, get a covariance as in step 2 (their
    residual second moment, scaled until no 68 / 95 / 99 % level is optimistic). None when
    it agrees on fewer than ``RIGHT_ANCHOR_MIN_FRAMES`` (and for PoseNet).
 
@@ -41,9 +42,10 @@ import torch
 
 from ..core.decoding import (DecodedBatch, DecodeOptions, Decoder, UncertaintyCalibration, normalized_entropy,
                              softmax)
-from ..core.gate import position_std
 from ..core.geometry import quat_angle_deg, transform_from_pq
-from ..core.odom_check import OdomCheckConfig, OdomConsistency
+from ..core.frame_gate import FrameGate
+from ..core.gate import GateLimits, PoseGate, position_std
+from ..core.odom_check import OdomCheckConfig
 from ..core.uncertainty import COVERAGE_LEVELS, chi2_quantile_3dof, position_nees
 
 MIN_POSITION_STD_M = 0.01
@@ -85,20 +87,26 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     right = np.zeros(len(gt_p), dtype=bool) if logits is None else \
         final.anchor_index == nearest_anchors(decoder, gt_p)
     right_cov = minimum + e[right].T @ e[right] / right.sum() if right.sum() >= RIGHT_ANCHOR_MIN_FRAMES else floor
-    agreed_cov = None if logits is None else agreed_covariance(final, gt_p, gt_quats_wxyz, right_cov, minimum)
+    agreed_cov = None if logits is None else agreed_covariance(
+        final, decoder.frame.to_world(decoder.anchors_route), gt_p, gt_quats_wxyz, right_cov, minimum)
     return replace(fitted, position_std_limit=gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1)),
                    right_anchor_position_cov=right_cov, agreed_position_cov=agreed_cov)
 
 
-def agreed_covariance(decoded: DecodedBatch, gt_positions: np.ndarray, gt_quats_wxyz: np.ndarray,
-                      check_cov: np.ndarray, minimum: np.ndarray) -> np.ndarray | None:
-    """Step 6: the covariance of the frames the odometry vote agrees on (see the module doc)."""
-    vote = OdomConsistency(OdomCheckConfig(), check_cov)
-    agreed = np.array([vote.check(transform_from_pq(p, q), transform_from_pq(gp, gq)).accepted
-                       for p, q, gp, gq in zip(decoded.positions, decoded.quats_wxyz, gt_positions, gt_quats_wxyz)])
-    if agreed.sum() < RIGHT_ANCHOR_MIN_FRAMES:
+def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_positions: np.ndarray,
+                      gt_quats_wxyz: np.ndarray, check_cov: np.ndarray, minimum: np.ndarray) -> np.ndarray | None:
+    """Step 6: the covariance of the frames the odometry vote agrees on (see the module doc),
+    through the node's own gate code (its re-decoding included), the other tests off."""
+    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(), check_cov)
+    limits = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std=0.0, max_position_std_factor=0.0)
+    errors = []
+    for est, gp, gq in zip(decoded.estimates(anchors_world, 0.0), gt_positions, gt_quats_wxyz):
+        decision = gate.judge(est, est.transform(), transform_from_pq(gp, gq), limits)
+        if decision.passed:
+            errors.append(est.position + np.asarray(decision.position_shift) - gp)
+    if len(errors) < RIGHT_ANCHOR_MIN_FRAMES:
         return None
-    e = decoded.positions[agreed] - gt_positions[agreed]
+    e = np.array(errors)
     residual = e.T @ e / len(e)
     return minimum + _floor_scale(e, np.tile(minimum, (len(e), 1, 1)), residual) * residual
 
