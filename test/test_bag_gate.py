@@ -52,7 +52,8 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
     with BagReader(out / "estimates_bag") as bag:
         debug = [bag.deserialize(raw, c.msgtype) for c, _, raw in bag.messages(bag.connections(
             ANCHOR_TOPIC, ["anchor_reloc_ros/msg/AnchorDebug"], "debug"))]
-    assert [(m.published, m.gate_reason) for m in debug] == [(r["published"] == "1", r["reason"]) for r in rows]
+    assert [(m.published, m.gate_reason, m.odom_anchor_index) for m in debug] == \
+        [(r["published"] == "1", r["reason"], int(r["redecoded_anchor"])) for r in rows]
     assert sum(not m.published for m in debug) == withheld
 
 

@@ -26,6 +26,7 @@ EXPECTED_ANCHOR_DEBUG_FIELDS = {
     "ood_score": "float",
     "gate_confidence": "float",
     "position_std": "float",
+    "odom_anchor_index": "int32",
 }
 
 # Real ROS 2 Jazzy's tf2_msgs/msg/TFMessage; the pip-only stand-in must equal it.

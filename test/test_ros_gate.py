@@ -124,3 +124,52 @@ def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_conte
             assert np.linalg.eigvalsh(cov).min() > 0
     finally:
         h.close()
+
+
+def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_context, tiny_checkpoint: Path,
+                                                                            strip_dataset: Path,
+                                                                            tmp_path: Path) -> None:
+    images = _scene(strip_dataset)[:4]
+    estimates = Localizer.from_checkpoint(tiny_checkpoint, device="cpu").localize_batch(images)
+    # Odometry equal to the first 3 estimates (the window agrees that map = odom); for the 4th frame it
+    # says the robot is at that frame's hypothesis farthest from its argmax, among the 20 most confident.
+    last = estimates[3]
+    top = [i for i in np.argsort(-last.hypothesis_confidences)[:21] if i != last.anchor_index][:20]
+    anchor = max(top, key=lambda i: np.linalg.norm(last.hypotheses[i] - last.position))
+    assert np.linalg.norm(last.hypotheses[anchor] - last.position) > 1.0
+    T_odom = [e.transform() for e in estimates[:3]] + [make_transform(last.transform()[:3, :3], last.hypotheses[anchor])]
+    # a tight right-anchor covariance (only the 0.2 m floor and the drift remain): the argmax disagrees
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = {**contents.metadata, "calibration": {**contents.metadata["calibration"],
+                                                 "right_anchor_position_cov": (np.eye(3) * 1e-6).tolist()}}
+    weights = save_checkpoint(tmp_path / "tight.safetensors", contents.model, meta)
+    h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0)
+    try:
+        debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
+        tf = h.publisher(TFMessage, "/tf", 100)
+        stamps = [300 * S + i * S for i in range(len(images))]
+        odometry = TFMessage(transforms=[transform_stamped(T, "odom", CAMERA, ns_to_stamp(s + d))
+                                         for T, s in zip(T_odom, stamps) for d in (-S // 10, S // 10)])
+
+        def odometry_known() -> bool:
+            tf.publish(odometry)
+            try:
+                return h.node._tf.lookup("odom", CAMERA, stamps[-1], 0.1) is not None
+            except TransformUnavailable:
+                return False
+
+        wait_until(odometry_known, what="odometry on TF")
+        assert _feed(h, images, stamps[0]) == stamps
+        wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
+        wait_until(lambda: len(debug.items()) >= 4, what="4 AnchorDebug messages")
+        poses = {stamp_to_ns(m.header.stamp): m.pose.pose.position for m in h.pose.items()}
+        assert sorted(poses) == stamps[1:]
+        p = poses[stamps[3]]
+        np.testing.assert_allclose([p.x, p.y, p.z], last.hypotheses[anchor], atol=1e-4)   # not the argmax
+        assert h.node.stats.counters["redecoded"] == 1
+        verdicts = {stamp_to_ns(m.header.stamp): (m.published, m.anchor_index, m.odom_anchor_index)
+                    for m in debug.items()}
+        assert verdicts[stamps[3]] == (True, last.anchor_index, anchor)
+        assert verdicts[stamps[2]][2] == -1
+    finally:
+        h.close()

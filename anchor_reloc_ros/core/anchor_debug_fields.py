@@ -44,5 +44,6 @@ def anchor_debug_fields(est: PoseEstimate, anchors_world: np.ndarray, latency_ms
         "ood_score": float(decision.ood_score),
         "gate_confidence": float(decision.confidence),
         "position_std": float(decision.position_std),
+        "odom_anchor_index": int(decision.redecoded_anchor),
         **vectors,
     }

@@ -195,7 +195,7 @@ def gate_line(report: dict[str, object]) -> str:
                f"{report['gate_published_within_2m_of_all']:.1%} of all frames published within 2 m)"
                if report['gate_odom_check'] else "")
             + _honesty_text(report, "gate_published_poses_", "published poses")
-            + _honesty_text(report, "gate_all_frames_", "all frames, with the vote's covariance where it agreed,"))
+            + _honesty_text(report, "gate_all_frames_", "all frames, each with the covariance the gate gives it,"))
 
 
 def plot_accuracy_vs_published(errors_m: np.ndarray, published: np.ndarray, scores: np.ndarray,

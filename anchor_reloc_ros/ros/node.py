@@ -376,6 +376,8 @@ class AnchorRelocNode(Node):
         stamp_ns = stamp_to_ns(stamp)
         confident = decision.passed
         if confident:
+            if decision.redecoded_anchor >= 0:
+                self._stats.counters.add("redecoded")
             self._publish_tf(T_map_cam, T_map_body, body_frame, cam_frame, stamp, stamp_ns, p)
             self._pose_pub.publish(pose_with_covariance(T_map_body, cov, p.map_frame, stamp))
         else:
