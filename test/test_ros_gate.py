@@ -40,6 +40,26 @@ def _harness(weights: Path, **overrides) -> Harness:
     return h
 
 
+def _replay_with_odometry(h: Harness, images: list[np.ndarray], T_odom: list[np.ndarray],
+                          first_stamp_ns: int) -> list[int]:
+    """Put ``odom -> camera`` on /tf around each image's stamp (1 s apart), then feed the images."""
+    tf = h.publisher(TFMessage, "/tf", 100)
+    stamps = [first_stamp_ns + i * S for i in range(len(images))]
+    odometry = TFMessage(transforms=[transform_stamped(T, "odom", CAMERA, ns_to_stamp(s + d))
+                                     for T, s in zip(T_odom, stamps) for d in (-S // 10, S // 10)])
+
+    def odometry_known() -> bool:
+        tf.publish(odometry)
+        try:
+            return h.node._tf.lookup("odom", CAMERA, stamps[-1], 0.1) is not None
+        except TransformUnavailable:
+            return False
+
+    wait_until(odometry_known, what="odometry on TF")
+    assert _feed(h, images, stamps[0]) == stamps
+    return stamps
+
+
 def _feed(h: Harness, frames: list[np.ndarray], first_stamp_ns: int) -> list[int]:
     """Publish each frame once (reliable; stamps 1 s apart) and wait until the node has judged
     it: the node keeps only the newest frame, so a burst would be dropped."""
@@ -98,20 +118,7 @@ def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_conte
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
                  max_position_std_factor=0.0)
     try:
-        tf = h.publisher(TFMessage, "/tf", 100)
-        stamps = [200 * S + i * S for i in range(len(images))]
-        odometry = TFMessage(transforms=[transform_stamped(T, "odom", CAMERA, ns_to_stamp(s + d))
-                                         for T, s in zip(T_odom, stamps) for d in (-S // 10, S // 10)])
-
-        def odometry_known() -> bool:
-            tf.publish(odometry)
-            try:
-                return h.node._tf.lookup("odom", CAMERA, stamps[-1], 0.1) is not None
-            except TransformUnavailable:
-                return False
-
-        wait_until(odometry_known, what="odometry on TF")
-        assert _feed(h, images, stamps[0]) == stamps
+        stamps = _replay_with_odometry(h, images, T_odom, 200 * S)
         wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
         wait_until(lambda: h.node.stats.counters["gated_odom_check"] >= 3, what="3 frames gated")
         published = [stamp_to_ns(m.header.stamp) for m in h.pose.items()]
@@ -146,20 +153,7 @@ def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_c
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0)
     try:
         debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
-        tf = h.publisher(TFMessage, "/tf", 100)
-        stamps = [300 * S + i * S for i in range(len(images))]
-        odometry = TFMessage(transforms=[transform_stamped(T, "odom", CAMERA, ns_to_stamp(s + d))
-                                         for T, s in zip(T_odom, stamps) for d in (-S // 10, S // 10)])
-
-        def odometry_known() -> bool:
-            tf.publish(odometry)
-            try:
-                return h.node._tf.lookup("odom", CAMERA, stamps[-1], 0.1) is not None
-            except TransformUnavailable:
-                return False
-
-        wait_until(odometry_known, what="odometry on TF")
-        assert _feed(h, images, stamps[0]) == stamps
+        stamps = _replay_with_odometry(h, images, T_odom, 300 * S)
         wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
         wait_until(lambda: len(debug.items()) >= 4, what="4 AnchorDebug messages")
         poses = {stamp_to_ns(m.header.stamp): m.pose.pose.position for m in h.pose.items()}
