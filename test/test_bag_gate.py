@@ -76,3 +76,17 @@ def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path
     vote = json.loads((tmp_path / "vote" / "summary.json").read_text())
     assert vote["gate_published_fraction"] <= 7 / 12
     assert vote["gate_withheld_by_reason"]["odom_check"] >= 5
+
+
+def test_gate_cost_benchmark_times_both_variants(odom_bag: Path, tiny_checkpoint: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from anchor_reloc_ros.benchmarks.gate_cost import main as bench
+
+    out = tmp_path / "gate_cost.json"
+    assert bench(["--weights", str(tiny_checkpoint), "--bag", str(odom_bag), "--rounds", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 12 and result["odometry"] is True
+    assert set(result["per_frame_ms"]) == {"scene + std tests", "with the odometry vote"}
+    assert all(ms > 0 for ms in result["per_frame_ms"].values())
+    assert "with the odometry vote:" in capsys.readouterr().out
+    assert bench(["--weights", str(tiny_checkpoint), "--bag", str(tmp_path / "missing")]) == 2
