@@ -80,7 +80,7 @@ def test_bag_eval_gate_limits_are_settable(odom_bag: Path, tiny_checkpoint: Path
 
 def test_gate_cost_benchmark_times_both_variants(odom_bag: Path, tiny_checkpoint: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from anchor_reloc_ros.benchmarks.gate_cost import main as bench
+    from anchor_reloc_ros.evaluation.gate_cost import main as bench
 
     out = tmp_path / "gate_cost.json"
     assert bench(["--weights", str(tiny_checkpoint), "--bag", str(odom_bag), "--rounds", "2", "--json", str(out)]) == 0

@@ -161,7 +161,8 @@ def test_re_decoding_publishes_the_hypothesis_near_the_agreed_place() -> None:
 
 
 def test_frame_gate_moves_a_re_decoded_pose_onto_the_chosen_anchor() -> None:
-    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1), np.eye(3) * 0.25)
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1, redecode_top_k=20),
+                     np.eye(3) * 0.25)
 
     def est_at(x: float, hypotheses: list[float], confidences: list[float]) -> PoseEstimate:
         est = _estimate(0.1)
@@ -181,3 +182,9 @@ def test_frame_gate_moves_a_re_decoded_pose_onto_the_chosen_anchor() -> None:
     np.testing.assert_allclose(shifted(T_body, decision)[:3, 3], [2.6, 0.0, 0.0])
     kept = gate.judge(est_at(3.0, [3.0, 50.0, 80.0], [0.8, 0.1, 0.1]), _pose(3.0), _pose(3.0), GateLimits())
     assert kept.passed and kept.redecoded_anchor == -1 and shifted(T_body, kept) is T_body
+    # a frame that only just passes the scene test (0.18 / 0.2 = 0.9 of the threshold) is not
+    # re-decoded, and keeps the std test: the vote alone needs the stricter vote_max_ood_score (0.85)
+    doubtful = est_at(50.0, [4.1, 50.0, 80.0], [0.2, 0.7, 0.1])
+    doubtful.ood_score = 0.18
+    withheld = gate.judge(doubtful, _pose(50.0), _pose(4.0), GateLimits(max_ood_score=1.0))
+    assert not withheld.passed and withheld.reason.startswith("odom_check")

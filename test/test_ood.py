@@ -97,3 +97,19 @@ def test_gate_eval_reports_each_kind(tiny_checkpoint: Path, strip_dataset: Path,
     # the scene's own test split as "other": no better than chance against itself
     assert kinds[strip_dataset.name]["auroc"] == pytest.approx(0.5)
     assert "AUROC" in capsys.readouterr().out
+
+
+def test_gate_eval_with_odometry_replays_the_walk_with_foreign_frames_inserted(
+        tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gate_odom"
+    assert cli_main(["gate-eval", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
+                     "--noise-frames", "4", "--odometry", "--odom-min-agreeing", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    kinds = {k["kind"]: k for k in summary["kinds"]}
+    walk = len(load_dataset(strip_dataset, "test").frames)
+    assert kinds["in_scene"]["frames"] == walk
+    assert all(kinds[k]["frames"] == walk // 5 for k in ("noise", "black", "white"))   # every 5th replaced
+    assert kinds["noise"]["withheld"] == 1.0 and kinds["white"]["withheld"] == 1.0
+    assert summary["odometry"]["min_agreeing"] == 1
+    # the first frame has nobody to agree with: the in-scene walk cannot be published whole
+    assert kinds["in_scene"]["withheld"] >= 1 / walk

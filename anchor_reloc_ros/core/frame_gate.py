@@ -4,10 +4,13 @@ Shared by the node and ``bag-eval`` so offline numbers are the node's. Call ``ju
 publishing order: the odometry check keeps a window of recent estimates.
 
 Where the odometry check runs (it is on and the stamp has odometry), it replaces the
-checkpoint-calibrated std test (``max_position_std_factor``): on the validation walk and
-the demo bag that test removed about 40 % of the frames under 2 m and no jump the vote
-did not remove already. An explicit ``max_position_std`` still applies. Only estimates
-that pass the scene and confidence tests vote.
+checkpoint-calibrated std test (``max_position_std_factor``) for frames whose
+out-of-scene score is within ``vote_max_ood_score``: on the validation walk and the demo
+bag that test removed about 40 % of the frames under 2 m and no jump the vote did not
+remove already. Frames between that and ``max_ood_score`` keep the std test (uniform
+noise that passes the scene test lands there, and the vote alone let 7 % of it through).
+An explicit ``max_position_std`` still applies. Only estimates that pass the scene and
+confidence tests vote.
 
 When the estimate disagrees with the place the vote agrees on, another of the frame's
 hypotheses near that place may be published instead (re-decoding, see odom_check);
@@ -71,12 +74,16 @@ class FrameGate:
         """``T_odom_base`` None: no odometry at this stamp, the odometry check is skipped."""
         voting = self.odom is not None and T_odom_base is not None
         decision = self.gate.check(est, replace(limits, max_position_std_factor=0.0) if voting else limits)
+        limit = self.odom.config.vote_max_ood_score if voting else 0.0
+        trusted = limit <= 0 or decision.ood_score <= limit    # nan (no calibration): not trusted
+        if voting and not trusted:
+            decision = self.gate.check(est, limits)           # a doubtful frame keeps the std test
         if not decision.passed or not voting:
             return decision
         order = np.argsort(-np.asarray(est.hypothesis_confidences), kind="stable")
         order = order[order != est.anchor_index]             # the argmax is the estimate itself
         lever = np.asarray(T_map_base, dtype=np.float64)[:3, 3] - est.position   # camera -> base, map frame
-        verdict = self.odom.check(T_map_base, T_odom_base, est.hypotheses[order] + lever)
+        verdict = self.odom.check(T_map_base, T_odom_base, est.hypotheses[order] + lever if trusted else None)
         if not verdict.accepted:
             return replace(decision, passed=False, reason=verdict.reason)
         if verdict.chosen < 0:

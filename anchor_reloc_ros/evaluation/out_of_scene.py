@@ -3,9 +3,15 @@
 ``out_of_scene_report`` runs a checkpoint on frames of its own scene (a split it did not
 train on) and on frames that are not: uniform noise, an all-black and an all-white frame,
 and optionally the frames of another dataset. For each kind it gives the share the gate
-withholds at the given limits (the node's defaults unless set; no odometry), the share
-withheld as out of scene, and the AUROC of the out-of-scene score against the in-scene
-frames (1.0 = every foreign frame scores above every in-scene frame).
+withholds at the given limits (the node's defaults unless set), the share withheld as out
+of scene, and the AUROC of the out-of-scene score against the in-scene frames (1.0 =
+every foreign frame scores above every in-scene frame).
+
+Without odometry every frame is judged alone. With ``odometry`` (the node's odometry
+check), the in-scene split is replayed in order with its ground-truth motion as odometry,
+once as it is (the in-scene row) and once per other kind with every ``INSERT_EVERY``-th
+frame replaced by that kind's frames in turn, as a camera that sees something else
+while the robot moves on; the row counts the inserted frames.
 """
 from __future__ import annotations
 
@@ -15,13 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from ..core.estimate import PoseEstimate
-from ..core.frame_gate import pose_gate_for, reason_kind
-from ..core.gate import GateLimits
+from ..core.frame_gate import frame_gate_for, pose_gate_for, reason_kind
+from ..core.gate import GateDecision, GateLimits
+from ..core.geometry import transform_from_pq
+from ..core.odom_check import OdomCheckConfig
 from ..core.localizer import Localizer
 from ..data.loader import load_dataset
 from ..training.image_cache import read_rgb
 
 NOISE_FRAMES = 40
+INSERT_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -55,26 +64,52 @@ def dataset_frames(data: Path, split: str) -> list[np.ndarray]:
     return [read_rgb(str(f.image_path)) for f in load_dataset(Path(data), split).frames]
 
 
+def dataset_poses(data: Path, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(position, quat_wxyz) of each frame of a split, in the dataset's order."""
+    return [(f.position, f.quat_wxyz) for f in load_dataset(Path(data), split).frames]
+
+
 def out_of_scene_report(localizer: Localizer, in_scene: list[np.ndarray], others: dict[str, list[np.ndarray]],
-                        limits: GateLimits = GateLimits()) -> list[KindReport]:
-    """One ``KindReport`` for the in-scene frames (first), then one per kind in ``others``."""
+                        limits: GateLimits = GateLimits(), odometry: OdomCheckConfig | None = None,
+                        in_scene_poses: list[tuple[np.ndarray, np.ndarray]] | None = None) -> list[KindReport]:
+    """One ``KindReport`` for the in-scene frames (first), then one per kind in ``others``.
+
+    ``odometry`` needs ``in_scene_poses``: (position, quat_wxyz) of each in-scene frame, in order."""
+    if odometry is not None and (in_scene_poses is None or len(in_scene_poses) != len(in_scene)):
+        raise ValueError("the odometry replay needs one ground-truth pose per in-scene frame")
+    scene_estimates = localizer.localize_batch(in_scene)
     gate = pose_gate_for(localizer.metadata, localizer.decoder.calibration)
 
-    def judged(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        estimates: list[PoseEstimate] = localizer.localize_batch(frames)
-        decisions = [gate.check(e, limits) for e in estimates]
-        scores = np.array([e.ood_score for e in estimates], dtype=float)
+    def alone(estimates: list[PoseEstimate]) -> list[GateDecision]:
+        return [gate.check(e, limits) for e in estimates]
+
+    def replayed(inserted: list[PoseEstimate] | None) -> list[GateDecision]:
+        """The in-scene walk through the whole gate; the decisions of the inserted frames
+        (every INSERT_EVERY-th, cycling through ``inserted``), or of all frames without."""
+        frame_gate = frame_gate_for(localizer.metadata, localizer.decoder.calibration, odometry)
+        out = []
+        for i, (est, pose) in enumerate(zip(scene_estimates, in_scene_poses)):
+            swap = inserted is not None and i % INSERT_EVERY == INSERT_EVERY - 1
+            e = inserted[(i // INSERT_EVERY) % len(inserted)] if swap else est
+            decision = frame_gate.judge(e, e.transform(), transform_from_pq(*pose), limits)
+            if swap or inserted is None:
+                out.append(decision)
+        return out
+
+    def report(kind: str, decisions: list[GateDecision], roc: float) -> KindReport:
         withheld = np.array([not d.passed for d in decisions])
         scene = np.array([not d.passed and reason_kind(d.reason) == "out_of_scene" for d in decisions])
-        return scores, withheld, scene
+        return KindReport(kind, len(decisions), float(withheld.mean()), float(scene.mean()), roc)
 
-    ref_scores, ref_withheld, ref_scene = judged(in_scene)
-    reports = [KindReport("in_scene", len(in_scene), float(ref_withheld.mean()), float(ref_scene.mean()),
-                          float("nan"))]
+    def scores(estimates: list[PoseEstimate]) -> np.ndarray:
+        return np.nan_to_num(np.array([e.ood_score for e in estimates], dtype=float), nan=np.inf)
+
+    reference = scores(scene_estimates)
+    reports = [report("in_scene", alone(scene_estimates) if odometry is None else replayed(None), float("nan"))]
     for kind, frames in others.items():
-        scores, withheld, scene = judged(frames)
-        reports.append(KindReport(kind, len(frames), float(withheld.mean()), float(scene.mean()),
-                                  auroc(np.nan_to_num(scores, nan=np.inf), np.nan_to_num(ref_scores, nan=np.inf))))
+        estimates = localizer.localize_batch(frames)
+        decisions = alone(estimates) if odometry is None else replayed(estimates)
+        reports.append(report(kind, decisions, auroc(scores(estimates), reference)))
     return reports
 
 

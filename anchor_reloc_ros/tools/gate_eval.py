@@ -7,8 +7,10 @@ from pathlib import Path
 
 from ..core.gate import GateLimits
 from ..core.inference_options import InferenceOptions
+from ..core.odom_check import OdomCheckConfig
 from ..core.options import add_arguments, from_args, option_specs
-from ..evaluation.out_of_scene import NOISE_FRAMES
+from ..evaluation.out_of_scene import INSERT_EVERY, NOISE_FRAMES
+from .bag_eval import ODOM_FLAGS
 from .inference_args import add_inference_arguments
 
 
@@ -29,14 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     gate = p.add_argument_group("gate (the node parameters of the same names, at its defaults)")
     add_arguments(gate, option_specs(GateLimits))
+    p.add_argument("--odometry", action="store_true",
+                   help="replay the split in order with its ground-truth motion as odometry through the odometry "
+                        "check too, every 5th frame replaced by each other kind's frames in turn")
+    add_arguments(gate, option_specs(OdomCheckConfig, only=ODOM_FLAGS))
     add_inference_arguments(p, InferenceOptions(device="cpu"), only=("device",))
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.localizer import Localizer
-    from ..evaluation.out_of_scene import (dataset_frames, format_reports, out_of_scene_report, report_rows,
-                                           synthetic_garbage)
+    from ..evaluation.out_of_scene import (dataset_frames, dataset_poses, format_reports, out_of_scene_report,
+                                           report_rows, synthetic_garbage)
 
     localizer = Localizer.from_checkpoint(args.weights, device=args.device)
     in_scene = dataset_frames(args.data, args.split)
@@ -45,13 +51,18 @@ def run(args: argparse.Namespace) -> int:
     for other in args.other:
         others[Path(other).name] = dataset_frames(other, args.other_split)
     limits = from_args(GateLimits(), args)
-    reports = out_of_scene_report(localizer, in_scene, others, limits)
+    odometry = from_args(OdomCheckConfig(), args) if args.odometry else None
+    reports = out_of_scene_report(localizer, in_scene, others, limits, odometry,
+                                  dataset_poses(args.data, args.split) if args.odometry else None)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"weights": str(args.weights), "data": str(args.data), "split": args.split,
                "limits": {s.name: getattr(limits, s.name) for s in option_specs(limits)},
+               "odometry": None if odometry is None else {s.name: getattr(odometry, s.name)
+                                                          for s in option_specs(odometry, only=ODOM_FLAGS)},
                "kinds": report_rows(reports)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
-    print(f"{args.weights} on {args.data} ({args.split}) and out-of-scene frames:")
+    print(f"{args.weights} on {args.data} ({args.split}) and out-of-scene frames"
+          + (f" (odometry replay, every {INSERT_EVERY}th frame replaced):" if odometry else ":"))
     print(format_reports(reports))
     print(f"summary: {args.out / 'summary.json'}")
     return 0

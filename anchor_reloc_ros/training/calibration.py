@@ -23,8 +23,8 @@ of the validation frames and their ground truth, in the argmax decode (the defau
    moment of the frames whose argmax anchor is the one nearest the truth (at least
    ``RIGHT_ANCHOR_MIN_FRAMES`` of them, else the floor; PoseNet: the floor).
 6. ``agreed_position_cov``, the position covariance the node publishes for an estimate the
-   odometry vote agreed on: the node's gate (``core.frame_gate``, the vote at its defaults
-   with its re-decoding, the other tests off, the ground-truth motion between the
+   odometry vote agreed on: the node's gate (``core.frame_gate``, the vote at its defaults,
+   so without re-decoding; the other tests off; the ground-truth motion between the
    validation frames as odometry) runs over the validation frames in order, and the frames
    it publishes, where it publishes them, get a covariance as in step 2 (their
    residual second moment, scaled until no 68 / 95 / 99 % level is optimistic). None when
@@ -96,8 +96,9 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
 def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_positions: np.ndarray,
                       gt_quats_wxyz: np.ndarray, check_cov: np.ndarray, minimum: np.ndarray) -> np.ndarray | None:
     """Step 6: the covariance of the frames the odometry vote agrees on (see the module doc),
-    through the node's own gate code (its re-decoding included), the other tests off."""
-    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(), check_cov)
+    through the node's own gate code at the vote's defaults, the other tests off."""
+    # the vote at its defaults; should those re-decode, the validation frames need no extra scene test
+    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), check_cov)
     limits = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std=0.0, max_position_std_factor=0.0)
     errors = []
     for est, gp, gq in zip(decoded.estimates(anchors_world, 0.0), gt_positions, gt_quats_wxyz):

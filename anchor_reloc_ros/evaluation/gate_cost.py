@@ -1,7 +1,10 @@
 """The pose gate's cost per frame, on real estimates: what the node adds after the network.
 
-    python -m anchor_reloc_ros.benchmarks.gate_cost               # bundled weights on the bundled demo bag
-    python -m anchor_reloc_ros.benchmarks.gate_cost --weights W --bag BAG --topic /cam/compressed
+(A benchmark kept next to the gate's evaluation code, which it runs: ``benchmarks`` may
+not import ``evaluation``.)
+
+    python -m anchor_reloc_ros.evaluation.gate_cost               # bundled weights on the bundled demo bag
+    python -m anchor_reloc_ros.evaluation.gate_cost --weights W --bag BAG --topic /cam/compressed
 
 The bag's frames are localized once; then ``bag_gate.gate_frames`` (the node's
 ``FrameGate``, in stamp order) judges all of them, with and without the odometry vote,
@@ -19,15 +22,15 @@ from ..core.gate import GateLimits
 from ..core.odom_check import OdomCheckConfig
 from ..data.rosbag_images import FrameStats
 from ..data.rosbag_io import BagError, BagReader
-from .decode_throughput import default_bag, image_topic
-from .timing import time_interleaved
+from ..benchmarks.decode_throughput import default_bag, image_topic
+from ..benchmarks.timing import time_interleaved
 
 
 def measure_gate_cost(weights: Path, bag_path: Path, topic: str | None, rounds: int = 7) -> dict[str, object]:
     """Median per-frame gate time (ms) with the odometry vote (when the bag has odometry) and without."""
     from ..core.localizer import Localizer
-    from ..evaluation.bag_eval import localize_offline
-    from ..evaluation.bag_gate import gate_frames, read_bag_odometry
+    from .bag_eval import localize_offline
+    from .bag_gate import gate_frames, read_bag_odometry
 
     localizer = Localizer.from_checkpoint(weights, device="cpu")
     with BagReader(bag_path) as bag:
@@ -52,7 +55,7 @@ def measure_gate_cost(weights: Path, bag_path: Path, topic: str | None, rounds: 
 def main(argv: list[str] | None = None) -> int:
     from ..data.bundled import BUNDLED_WEIGHTS, locate
 
-    parser = argparse.ArgumentParser(prog="python -m anchor_reloc_ros.benchmarks.gate_cost",
+    parser = argparse.ArgumentParser(prog="python -m anchor_reloc_ros.evaluation.gate_cost",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=None, help="checkpoint (default: the bundled weights)")
     parser.add_argument("--bag", type=Path, default=None, help="rosbag2 (default: the bundled demo bag)")
