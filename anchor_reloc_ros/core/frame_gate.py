@@ -8,7 +8,7 @@ checkpoint-calibrated std test (``max_position_std_factor``) for frames whose
 out-of-scene score is within ``vote_max_ood_score``: on the validation walk and the demo
 bag that test removed about 40 % of the frames under 2 m and no jump the vote did not
 remove already. Frames between that and ``max_ood_score`` keep the std test (uniform
-noise that passes the scene test lands there, and the vote alone let 5 % of it through).
+noise that passes the scene test lands there, and the vote alone let 6 % of it through).
 An explicit ``max_position_std`` still applies. Only estimates that pass the scene and
 confidence tests vote.
 

@@ -66,7 +66,7 @@ class OdomCheckConfig:
     redecode_top_k: int = option(
         1, "Odometry check: when the estimate disagrees with the place the window agrees on, publish "
         "instead the hypothesis of these most confident anchors nearest that place, if within the "
-        "threshold; 1 = never (the default: with 20, 15 % of uniform-noise frames were published; it "
+        "threshold; 1 = never (the default: with 20, 14 % of uniform-noise frames were published; it "
         "raised the demo bag's frames published within 2 m from 25 to 44 %)", range=(1, 10000),
         ros_name="odom_redecode_top_k", flag="--odom-redecode-top-k")
     vote_max_ood_score: float = option(

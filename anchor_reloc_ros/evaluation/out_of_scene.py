@@ -9,9 +9,10 @@ every foreign frame scores above every in-scene frame).
 
 Without odometry every frame is judged alone. With ``odometry`` (the node's odometry
 check), the in-scene split is replayed in order with its ground-truth motion as odometry,
-once as it is (the in-scene row) and once per other kind with every ``INSERT_EVERY``-th
-frame replaced by that kind's frames in turn, as a camera that sees something else
-while the robot moves on; the row counts the inserted frames.
+once as it is (the in-scene row) and per other kind with every ``INSERT_EVERY``-th frame
+replaced by that kind's frames in turn, as a camera that sees something else while the
+robot moves on. The walk is driven again (a fresh gate each time) until every frame of
+the kind was shown once; the row counts the inserted frames.
 """
 from __future__ import annotations
 
@@ -85,15 +86,20 @@ def out_of_scene_report(localizer: Localizer, in_scene: list[np.ndarray], others
 
     def replayed(inserted: list[PoseEstimate] | None) -> list[GateDecision]:
         """The in-scene walk through the whole gate; the decisions of the inserted frames
-        (every INSERT_EVERY-th, cycling through ``inserted``), or of all frames without."""
-        frame_gate = frame_gate_for(localizer.metadata, localizer.decoder.calibration, odometry)
+        (every INSERT_EVERY-th; the walk is driven again, with a fresh gate, until every
+        one of ``inserted`` was shown), or of all frames without."""
+        slots = len(scene_estimates) // INSERT_EVERY
+        passes = 1 if inserted is None else max(1, -(-len(inserted) // max(slots, 1)))
         out = []
-        for i, (est, pose) in enumerate(zip(scene_estimates, in_scene_poses)):
-            swap = inserted is not None and i % INSERT_EVERY == INSERT_EVERY - 1
-            e = inserted[(i // INSERT_EVERY) % len(inserted)] if swap else est
-            decision = frame_gate.judge(e, e.transform(), transform_from_pq(*pose), limits)
-            if swap or inserted is None:
-                out.append(decision)
+        for p in range(passes):
+            frame_gate = frame_gate_for(localizer.metadata, localizer.decoder.calibration, odometry)
+            for i, (est, pose) in enumerate(zip(scene_estimates, in_scene_poses)):
+                slot = p * slots + i // INSERT_EVERY
+                swap = inserted is not None and i % INSERT_EVERY == INSERT_EVERY - 1 and slot < len(inserted)
+                e = inserted[slot] if swap else est
+                decision = frame_gate.judge(e, e.transform(), transform_from_pq(*pose), limits)
+                if swap or inserted is None:
+                    out.append(decision)
         return out
 
     def report(kind: str, decisions: list[GateDecision], roc: float) -> KindReport:
