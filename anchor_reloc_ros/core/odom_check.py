@@ -97,9 +97,8 @@ class OdomVerdict:
 
 @dataclass(frozen=True)
 class _Fix:
-    position: np.ndarray       # (3,) map frame
     T_map_odom: np.ndarray     # 4x4: where this estimate puts the odometry frame
-    T_odom_base: np.ndarray    # 4x4 at its stamp
+    odom_position: np.ndarray  # (3,) the base in the odometry frame at its stamp
 
 
 class OdomConsistency:
@@ -125,7 +124,7 @@ class OdomConsistency:
         confident first (only the first ``redecode_top_k`` are tried)."""
         T_map_base = np.asarray(T_map_base, dtype=np.float64)
         T_odom_base = np.asarray(T_odom_base, dtype=np.float64)
-        self._window.append(_Fix(T_map_base[:3, 3].copy(), T_map_base @ invert_transform(T_odom_base), T_odom_base))
+        self._window.append(_Fix(T_map_base @ invert_transform(T_odom_base), T_odom_base[:3, 3].copy()))
         carried, travelled = self._carried(T_odom_base)
         d = self._distances(carried[:, None, :] - carried[None, :, :], travelled[:, None] + travelled[None, :])
         agree = d <= self.config.threshold
@@ -150,10 +149,10 @@ class OdomConsistency:
                                   f"{distance:.1f} sigma away (this one: {own})", distance, own)
 
     def _carried(self, T_odom_base_now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The window's positions carried to now, and the distance travelled since each."""
+        """The window's positions carried to now, and the distance travelled since each (the
+        length of the odometry displacement, which no rotation changes)."""
         carried = np.array([(f.T_map_odom @ T_odom_base_now)[:3, 3] for f in self._window])
-        travelled = np.array([np.linalg.norm((invert_transform(f.T_odom_base) @ T_odom_base_now)[:3, 3])
-                              for f in self._window])
+        travelled = np.linalg.norm(np.array([f.odom_position for f in self._window]) - T_odom_base_now[:3, 3], axis=1)
         return carried, travelled
 
     def _distances(self, r: np.ndarray, travelled: np.ndarray) -> np.ndarray:
