@@ -72,7 +72,7 @@ def test_outputs_plots_and_estimates_bag(evaluated: dict[str, Path]) -> None:
     est_t, est_p, _ = read_tum(out / "estimate.tum")
     np.testing.assert_allclose([m.pose.pose.position.x for m in poses], est_p[:, 0], atol=1e-9)
     assert poses[0].header.frame_id == "map" and np.any(np.asarray(poses[0].pose.covariance) != 0)
-    assert all(0.0 <= m.confidence <= 1.0 and m.decode_mode == "argmax" for m in debug)
+    assert all(0.0 <= m.confidence <= 1.0 and m.decode_mode == "cluster" for m in debug)
 
 
 def test_covariance_honesty_is_reported(evaluated: dict[str, Path]) -> None:

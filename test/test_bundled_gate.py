@@ -36,7 +36,10 @@ def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(
     # what reaches the robot is honest and useful: inside its own ellipses, far tighter than all frames'
     assert s["gate_published_poses_coverage_99"] >= 0.95 and s["gate_published_poses_coverage_68"] >= 0.6
     assert s["gate_published_poses_median_sigma_m"] < 0.2 * s["median_sigma_m"]
-    # every frame with the covariance the gate gives it ranks the errors better than the mixture alone
+    # the mixture covariance alone is honest and ranks the errors (its temperature chosen for ranking
+    # on validation: 0.45 here, 0.34 with the likelihood's); every frame with the covariance the gate
+    # gives it ranks them better still
+    assert s["coverage_99"] >= 0.95 and s["spearman_sigma_error"] >= 0.4
     assert s["gate_all_frames_spearman_sigma_error"] >= 0.5 > s["spearman_sigma_error"]
     assert s["gate_all_frames_coverage_99"] >= 0.9
 

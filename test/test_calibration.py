@@ -2,6 +2,7 @@
 trainer storing it, and `anchor-reloc calibrate` refitting an existing checkpoint."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from anchor_reloc_ros.core.gate import GateLimits, PoseGate
 from anchor_reloc_ros.core.odom_check import OdomCheckConfig
 from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
+from anchor_reloc_ros.training import calibration
 from anchor_reloc_ros.training.calibration import GATE_MIN_KEPT, calibrate, gate_std_limit
 
 FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
@@ -56,22 +58,37 @@ def _decoder(calibration: UncertaintyCalibration | None = None) -> Decoder:
     return Decoder(FRAME, ANCHORS, 2, calibration or UncertaintyCalibration(), "argmax", 3)
 
 
-def test_calibrated_softmax_gives_its_temperature_and_honest_ellipses() -> None:
+def test_small_validation_sets_get_the_likelihood_temperature(monkeypatch: pytest.MonkeyPatch) -> None:
     outputs, truth, gt_q = _anchor_process(0, 600, rotation_follows_entropy=True)
+    monkeypatch.setattr(calibration, "RANKING_MIN_FRAMES", 601)   # as if too few frames to rank
     calib = calibrate(_decoder(), outputs, truth, gt_q, temperature=1.0)
     assert calib.uncertainty_temperature == TRUE_T and calib.temperature == 1.0
+
+
+def test_mixture_temperature_ranks_errors_and_ellipses_stay_honest() -> None:
+    outputs, truth, gt_q = _anchor_process(0, 600, rotation_follows_entropy=True)
+    calib = calibrate(_decoder(), outputs, truth, gt_q, temperature=1.0)
+    # the temperature is the grid one whose sigma ranks these frames' errors best
+    def rho(c: UncertaintyCalibration, outs: dict, gt: np.ndarray) -> float:
+        d = _decoder(c).decode(outs)
+        return float(uncertainty_summary(d.positions, gt, d.covariances)["spearman_sigma_error"])
+    chosen = rho(calib, outputs, truth)
+    assert all(chosen >= rho(replace(calib, uncertainty_temperature=t), outputs, truth)
+               for t in calibration.UNCERTAINTY_TEMPERATURES)
     assert calib.rotation_entropy_gain >= 3.0      # the rotation error really grows with entropy
     d = _decoder(calib).decode(outputs)
     rotation_nees = np.radians(quat_angle_deg(d.quats_wxyz, gt_q)) ** 2 / d.covariances[:, 3, 3]
     assert all(coverage(rotation_nees)[level] >= level for level in COVERAGE_LEVELS)
     fit = uncertainty_summary(d.positions, truth, d.covariances)
     assert fit["coverage_68"] >= 0.68 and fit["coverage_95"] >= 0.95 and fit["coverage_99"] >= 0.99
-    # fresh frames from the same process: still honest, and sigma ranks the errors
+    # fresh frames from the same process: still honest, and sigma ranks the errors at least as
+    # well as with the likelihood's temperature (the process's true one)
     outputs2, truth2, _ = _anchor_process(1, 600, rotation_follows_entropy=True)
     d2 = _decoder(calib).decode(outputs2)
     fresh = uncertainty_summary(d2.positions, truth2, d2.covariances)
     assert fresh["coverage_95"] >= 0.9 and fresh["coverage_99"] >= 0.97
     assert fresh["spearman_sigma_error"] > 0.4
+    assert fresh["spearman_sigma_error"] >= rho(replace(calib, uncertainty_temperature=TRUE_T), outputs2, truth2)
     # the pre-mixture covariance (argmax: the constant floor) ranks nothing
     old = uncertainty_summary(d2.positions, truth2, np.tile(np.eye(6), (len(truth2), 1, 1)))
     assert np.isnan(old["spearman_sigma_error"])

@@ -83,7 +83,7 @@ def test_raw_image_gives_base_pose_and_every_output_with_the_image_stamp(raw) ->
 
     debug = raw.anchor.wait(_has_stamp(stamp), what="AnchorDebug")
     assert debug.header.frame_id == "map"
-    assert debug.anchor_index == est.anchor_index and debug.decode_mode == "argmax"
+    assert debug.anchor_index == est.anchor_index and debug.decode_mode == "cluster"
     np.testing.assert_allclose([debug.anchor_position.x, debug.anchor_position.y],
                                est.anchor_position[:2], atol=1e-6)
     assert list(debug.topk_indices) == list(est.topk_indices) and len(debug.topk_indices) == 3
@@ -162,13 +162,14 @@ def test_tf_mode_map_to_camera_and_fusion_decode_at_run_time(raw) -> None:
         assert raw.anchor.wait(_has_stamp(stamp)).decode_mode == "fusion"
     finally:
         raw.node.set_parameters([Parameter("tf_mode", value="map_to_base"),
-                                 Parameter("decode", value="argmax")])
+                                 Parameter("decode", value="cluster")])
 
 
 @pytest.mark.parametrize("name, value, reason", [
     ("decode", "median", "decode"),
     ("tf_mode", "map_to_world", "tf_mode"),
     ("top_k", 0, "top_k"),
+    ("views", 3, "views"),
     ("min_confidence", 1.5, "min_confidence"),
     ("base_frame", "/base_link", "frame id"),
     ("map_frame", "", "frame id"),
@@ -179,7 +180,7 @@ def test_bad_parameter_values_are_refused_with_a_reason(raw, name: str, value, r
     (result,) = raw.node.set_parameters([Parameter(name, value=value)])
     assert not result.successful
     assert reason in result.reason or reason.replace("-", "") in result.reason.lower()
-    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decoding.mode == "argmax"
+    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decoding.mode == "cluster"
 
 
 def test_min_confidence_gates_the_pose_but_not_the_debug(raw) -> None:

@@ -36,7 +36,7 @@ def make_localizer(path: str | Path, backend: str = InferenceOptions.backend,
                    device: str = InferenceOptions.device, fp16: bool = InferenceOptions.fp16,
                    decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k, max_batch: int = 32,
                    threads: int = InferenceOptions.threads,
-                   cuda_graphs: bool = InferenceOptions.cuda_graphs) -> Localizer:
+                   cuda_graphs: bool = InferenceOptions.cuda_graphs, views: int = DecodeOptions.views) -> Localizer:
     """A Localizer for ``path`` on ``backend``.
 
     ``threads``: CPU threads (torch's process-wide setting, or ORT's session option);
@@ -63,4 +63,4 @@ def make_localizer(path: str | Path, backend: str = InferenceOptions.backend,
         elif cuda_graphs:
             log.info("cuda_graphs ignored: the model runs on %s", engine.device)
     return Localizer(contents, device=device, fp16=fp16, decode=decode, top_k=top_k, max_batch=max_batch,
-                     source=str(path), backend=engine)
+                     source=str(path), backend=engine, views=views)

@@ -70,4 +70,4 @@ class InferenceOptions:
         from .backend_factory import make_localizer  # torch, ONNX Runtime: only when a model is built
 
         return make_localizer(weights, self.backend, self.device, self.fp16, decoding.mode, decoding.top_k,
-                              max_batch, self.threads, self.cuda_graphs)
+                              max_batch, self.threads, self.cuda_graphs, decoding.views)

@@ -20,13 +20,15 @@ from .estimate import PoseEstimate
 from .inference_options import InferenceOptions
 from .ood import OOD_SCORE_KEY
 from .preprocessing import as_image_list, to_batch_uint8
+from .test_time_views import expand_views
 
 
 class Localizer:
     def __init__(self, contents: CheckpointContents, device: str = InferenceOptions.device,
                  fp16: bool = InferenceOptions.fp16,
                  decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k, max_batch: int = 32,
-                 source: str = "<memory>", backend: InferenceBackend | None = None) -> None:
+                 source: str = "<memory>", backend: InferenceBackend | None = None,
+                 views: int = DecodeOptions.views) -> None:
         """``backend`` defaults to eager torch on ``device``; pass another to run elsewhere."""
         self.backend = backend or TorchBackend(contents.model, device, fp16)
         self.device = self.backend.device
@@ -36,6 +38,7 @@ class Localizer:
         self.head = str(contents.metadata["model"]["head"])
         self.decoder = Decoder(contents.frame, contents.anchors_route, int(contents.metadata["model"]["anchor_dims"]),
                                contents.calibration, decode, top_k)
+        self.decoder.options = DecodeOptions(decode, int(top_k), int(views))
         self.anchors_world = (contents.frame.to_world(contents.anchors_route)
                               if len(contents.anchors_route) else np.zeros((0, 3)))
         self.max_batch = max(1, int(max_batch))
@@ -44,9 +47,9 @@ class Localizer:
     def from_checkpoint(cls, path: str | Path, device: str = InferenceOptions.device,
                         fp16: bool = InferenceOptions.fp16,
                         decode: str = DecodeOptions.mode, top_k: int = DecodeOptions.top_k,
-                        max_batch: int = 32) -> "Localizer":
+                        max_batch: int = 32, views: int = DecodeOptions.views) -> "Localizer":
         return cls(load_checkpoint(Path(path)), device=device, fp16=fp16, decode=decode,
-                   top_k=top_k, max_batch=max_batch, source=str(path))
+                   top_k=top_k, max_batch=max_batch, source=str(path), views=views)
 
     # Decoding options, settable at run time (e.g. from ROS parameters): each change swaps
     # the decoder's immutable DecodeOptions whole, so a decode in flight sees old or new.
@@ -66,13 +69,21 @@ class Localizer:
     def top_k(self, value: int) -> None:
         self.decoder.options = replace(self.decoder.options, top_k=int(value))
 
-    def set_decode_options(self, mode: str, top_k: int) -> None:
-        """Change both at once (one swap)."""
-        self.decoder.options = DecodeOptions(mode, int(top_k))
+    @property
+    def views(self) -> int:
+        return self.decoder.options.views
+
+    def set_decode_options(self, options: DecodeOptions) -> None:
+        """Change mode, top-k and views at once (one swap)."""
+        self.decoder.options = options
 
     def run_network(self, batch_BHW3: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for a uint8 (B, H, W, 3) batch already at the input size."""
         return self.backend(batch_BHW3)
+
+    def run_views(self, batch_BHW3: torch.Tensor, views: int) -> dict[str, torch.Tensor]:
+        """Raw head outputs of each frame's ``views`` test-time views (frame-major rows)."""
+        return self.run_network(expand_views(batch_BHW3, views))
 
     def localize(self, image_rgb_HW3: np.ndarray) -> PoseEstimate:
         return self.localize_batch([image_rgb_HW3])[0]
@@ -80,16 +91,18 @@ class Localizer:
     def localize_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> list[PoseEstimate]:
         image_list = as_image_list(images)
         results: list[PoseEstimate] = []
-        for start in range(0, len(image_list), self.max_batch):
-            chunk = image_list[start:start + self.max_batch]
+        options = self.decoder.options   # read once: a swap in flight changes the next call
+        frames = max(1, self.max_batch // options.views)
+        for start in range(0, len(image_list), frames):
+            chunk = image_list[start:start + frames]
             t0 = time.perf_counter()
-            batch = to_batch_uint8(chunk, self.image_size)
-            outputs = self.run_network(batch)
-            decoded = self.decoder.decode(outputs)
+            outputs = self.run_views(to_batch_uint8(chunk, self.image_size), options.views)
+            decoded = self.decoder.decode(outputs, options)
             per_image_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
             estimates = decoded.estimates(self.anchors_world, per_image_ms)
-            if OOD_SCORE_KEY in outputs:
-                for est, score in zip(estimates, outputs[OOD_SCORE_KEY].detach().float().cpu().numpy()):
+            if OOD_SCORE_KEY in outputs:   # the frame's own view (view 0)
+                scores = outputs[OOD_SCORE_KEY].detach().float().cpu().numpy()[::options.views]
+                for est, score in zip(estimates, scores):
                     est.ood_score = float(score)
             results.extend(estimates)
         return results

@@ -120,7 +120,7 @@ class AnchorRelocNode(Node):
         p = self._params
         self._weights_path = resolve_weights(p.weights)
         self._localizer = localizer if localizer is not None else self._load(p)
-        self._localizer.set_decode_options(p.decoding.mode, p.decoding.top_k)
+        self._localizer.set_decode_options(p.decoding)
         self._stats = NodeStats()
         self._slot: LatestFrameSlot[_Frame] = LatestFrameSlot()
         self._pending: list[Future] = []
@@ -238,7 +238,7 @@ class AnchorRelocNode(Node):
                     else prm.value
         self._params = self._params.updated(changes)
         decoding = self._params.decoding
-        self._localizer.set_decode_options(decoding.mode, decoding.top_k)  # one atomic swap
+        self._localizer.set_decode_options(decoding)  # one atomic swap
         if "continuous" in changes:
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:

@@ -42,7 +42,7 @@ class ParamSpec:
     default: Any
     description: str
     read_only: bool = False
-    choices: tuple[str, ...] = ()
+    choices: tuple[str | int, ...] = ()
     range: tuple[float, float] | None = None
 
 
@@ -214,7 +214,7 @@ def validate(name: str, value: Any) -> str | None:
         return (f"parameter '{name}' must be a {expected.__name__}, "
                 f"got {type(value).__name__} {value!r}")
     if spec.choices and value not in spec.choices:
-        return f"parameter '{name}' = {value!r} is invalid: expected one of {', '.join(spec.choices)}"
+        return f"parameter '{name}' = {value!r} is invalid: expected one of {', '.join(map(str, spec.choices))}"
     if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
         return f"parameter '{name}' = {value!r} is out of range [{spec.range[0]}, {spec.range[1]}]"
     if name == "device" and not _DEVICE_RE.match(value):
@@ -234,7 +234,7 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     desc = ParameterDescriptor(name=spec.name, description=spec.description,
                                read_only=spec.read_only)
     if spec.choices:
-        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+        desc.additional_constraints = "one of: " + ", ".join(map(str, spec.choices))
     if spec.range is not None:
         lo, hi = spec.range
         if isinstance(spec.default, float):

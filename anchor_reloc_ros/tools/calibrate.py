@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference_args import add_inference_arguments
+from .inference_args import add_decode_arguments, add_inference_arguments, decode_options_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,12 +14,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Runs WEIGHTS on the validation frames its training held out of DATA "
                                    "(the training set it was trained on) and writes OUT with the covariance "
                                    "calibration refitted (mixture temperature, position floor, rotation "
-                                   "model); the weights are unchanged. `anchor-reloc train` does this "
+                                   "model, gate limits) for the decode given (--decode, --views; the node's "
+                                   "default unless told); the weights are unchanged. `anchor-reloc train` does this "
                                    "itself; use it for checkpoints from older versions.")
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
     p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
     add_inference_arguments(p, only=("device",))
+    add_decode_arguments(p)
     add_val_split_argument(p)
     p.set_defaults(handler=run)
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.uncertainty import format_uncertainty
     from ..training.recalibrate import recalibrate
 
-    r = recalibrate(args.weights, args.data, args.out, args.device, args.val_split)
+    r = recalibrate(args.weights, args.data, args.out, args.device, args.val_split, decode_options_from_args(args))
     c = r.calibration
     floor_m = float(c.position_cov.trace()) ** 0.5
     print(f"wrote {args.out}: mixture temperature {c.uncertainty_temperature:g} "
@@ -51,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
     if c.agreed_position_cov is not None:
         agreed = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.agreed_position_cov)))
         print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z)")
-    print(f"on its {r.val_frames} validation frames (argmax):")
+    print(f"on its {r.val_frames} validation frames (decode {r.decoding.mode}, {r.decoding.views} views):")
     print(format_uncertainty(r.validation))
     return 0

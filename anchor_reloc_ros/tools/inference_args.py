@@ -1,7 +1,7 @@
 """The inference and decoding flags of the CLIs, generated from their one definition.
 
 ``add_inference_arguments`` adds --backend/--device/--fp16/--threads/--cuda-graphs from
-``core.inference_options.InferenceOptions``, ``add_decode_arguments`` --decode/--top-k from
+``core.inference_options.InferenceOptions``, ``add_decode_arguments`` --decode/--top-k/--views from
 ``core.decoding.DecodeOptions``; the ``*_from_args`` functions read them back.
 """
 from __future__ import annotations

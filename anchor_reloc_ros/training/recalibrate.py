@@ -30,12 +30,14 @@ class Recalibration:
     calibration: UncertaintyCalibration
     previous: UncertaintyCalibration
     val_frames: int
-    validation: dict[str, object]   # uncertainty_summary on the validation frames, argmax decode
+    validation: dict[str, object]   # uncertainty_summary on the validation frames, in the decode calibrated for
+    decoding: DecodeOptions
 
 
-def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_split: bool = False) -> Recalibration:
+def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_split: bool = False,
+                decoding: DecodeOptions = DecodeOptions()) -> Recalibration:
     """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames
-    (the checkpoint's rule, or the dataset's own val split with ``val_split``)."""
+    (the checkpoint's rule, or the dataset's own val split with ``val_split``), for ``decoding``."""
     weights, data = Path(weights), Path(data)
     if weights.suffix != ".safetensors":
         raise ConfigError(f"calibrate needs a .safetensors checkpoint, got {weights} "
@@ -51,20 +53,21 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
         raise ConfigError(f"{weights} was trained without validation frames (val_every "
                           f"{meta['training']['val_every']}): nothing held out to calibrate on")
     localizer = Localizer(contents, device=device, source=str(weights))
-    outputs = _head_outputs(localizer, load_images(val, contents.image_size))
+    outputs = _head_outputs(localizer, load_images(val, contents.image_size), decoding.views)
     gt_p = np.stack([f.position for f in val])
     gt_q = np.stack([f.quat_wxyz for f in val])
-    new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature)
-    decoded = localizer.decoder.decode(outputs, DecodeOptions("argmax", localizer.top_k), new)
+    new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature, decoding)
+    decoded = localizer.decoder.decode(outputs, decoding, new)
     meta = {**meta, "calibration": new.to_dict(),
             "recalibrated": {"from": str(weights), "data": str(data), "val_frames": len(val),
+                             "decode": decoding.mode, "views": decoding.views,
                              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
     save_checkpoint(Path(out), contents.model.cpu().float(), meta, half=meta.get("weights_dtype") == "float16")
     return Recalibration(new, contents.calibration, len(val),
-                         uncertainty_summary(decoded.positions, gt_p, decoded.covariances))
+                         uncertainty_summary(decoded.positions, gt_p, decoded.covariances), decoding)
 
 
 @torch.inference_mode()
-def _head_outputs(localizer: Localizer, images: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
-    chunks = [localizer.run_network(torch.from_numpy(images[s:s + batch])) for s in range(0, len(images), batch)]
+def _head_outputs(localizer: Localizer, images: np.ndarray, views: int, batch: int = 16) -> dict[str, np.ndarray]:
+    chunks = [localizer.run_views(torch.from_numpy(images[s:s + batch]), views) for s in range(0, len(images), batch)]
     return {k: np.concatenate([c[k].float().cpu().numpy() for c in chunks]) for k in chunks[0]}

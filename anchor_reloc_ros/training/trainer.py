@@ -396,7 +396,8 @@ class Trainer:
                 s = summarize_errors(*pose_errors(d.positions, d.quats_wxyz, gt_p, gt_q))
                 if s["median_translation_m"] < best:
                     best, temperature, fusion_summary = s["median_translation_m"], t, s
-        return _Validation(summary, calibrate(self.decoder, outputs, gt_p, gt_q, temperature),
+        # calibrated for the node's default decode (more views: `anchor-reloc calibrate --views V`)
+        return _Validation(summary, calibrate(self.decoder, outputs, gt_p, gt_q, temperature, DecodeOptions()),
                            fusion_summary)
 
     # --- checkpoint -----------------------------------------------------------------
