@@ -17,16 +17,16 @@ def test_benchmark_writes_table_json_and_spacing_plot(strip_dataset: Path, tmp_p
     assert code == 0
     report = json.loads((out / "benchmark.json").read_text())
     methods = [r["method"] for r in report["rows"]]
-    assert len(methods) == 6 and any("PoseNet" in m for m in methods) and any("retrieval" in m for m in methods)
+    assert len(methods) == 7 and "anchor + CE, cluster (default decode)" in methods and any("PoseNet" in m for m in methods) and any("retrieval" in m for m in methods)
     # the recipe's control: a minimal full-batch fit on the same cached features
-    control = report["rows"][5]
+    control = report["rows"][6]
     assert control["method"] == "minimal frozen-feature fit (control)"
     assert np.isfinite(control["median_translation_m"][0])
     assert report["train_over_minimal_fit"] == pytest.approx(
         report["rows"][1]["median_translation_m"][0] / control["median_translation_m"][0])
-    posenet = report["rows"][3]["median_translation_m"][0]
+    posenet = report["rows"][4]["median_translation_m"][0]
     assert report["anchor_over_posenet"] == pytest.approx(report["rows"][0]["median_translation_m"][0] / posenet)
-    retrieval = report["rows"][4]
+    retrieval = report["rows"][5]
     assert retrieval["map_memory_bytes"] > 0 and "48 images" in retrieval["map_memory_note"]
     assert [p["k"] for p in report["spacing"]] == [4, 12]
     assert report["spacing"][0]["anchors"] > report["spacing"][1]["anchors"]
