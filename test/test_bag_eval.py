@@ -60,6 +60,7 @@ def test_outputs_plots_and_estimates_bag(evaluated: dict[str, Path]) -> None:
                  "error_over_time.png"):
         assert (out / name).stat().st_size > 0, name
     n = int(summary(out)["frames"])
+    assert summary(out)["decode"] == "cluster" and summary(out)["views"] == 1
     with BagReader(out / "estimates_bag") as bag:
         topics = bag.topics()
         assert topics == {ANCHOR_TOPIC: "anchor_reloc_ros/msg/AnchorDebug",

@@ -127,6 +127,7 @@ def test_diagnostics_report_rates_latency_counters_and_device(raw) -> None:
     assert values["device"] == "cpu" and status.hardware_id == "cpu"
     assert float(values["latency_p50_ms"]) > 0
     assert values["pose_of"] == "base_link"
+    assert values["decode"] == "cluster" and values["views"] == "1"
     assert "anchor_reloc_node" in status.name
 
 

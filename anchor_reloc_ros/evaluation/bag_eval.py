@@ -222,7 +222,8 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
                        f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
     result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
     extra: dict[str, object] = {
-        **common, "decode": localizer.decode, "top_k": localizer.top_k, "device": str(localizer.device),
+        **common, "decode": localizer.decode, "top_k": localizer.top_k, "views": localizer.views,
+        "device": str(localizer.device),
         "backend": localizer.backend.name, "threads": config.inference.threads,
         "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
         "frames_without_gt": no_gt, **stats.as_dict(), **speed}
@@ -285,7 +286,7 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, "decode": config.decoding.mode, "top_k": config.decoding.top_k,
+        **common, "decode": config.decoding.mode, "top_k": config.decoding.top_k, "views": config.decoding.views,
         "device": config.inference.device, "backend": config.inference.backend,
         "threads": node_threads(config.inference),  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,

@@ -41,7 +41,7 @@ def evaluate(config: EvalConfig, localizer: Localizer | None = None) -> tuple[Ev
     result = collect([f.name for f in dataset.frames], stamps, estimates, dataset.positions(),
                      dataset.quaternions(), loc.anchors_world)
     extra = {"weights": str(config.weights), "data": str(config.data), "split": config.split,
-             "decode": loc.decode, "top_k": loc.top_k, "device": str(loc.device),
+             "decode": loc.decode, "top_k": loc.top_k, "views": loc.views, "device": str(loc.device),
              "backend": getattr(getattr(loc, "backend", None), "name", "torch")}
     paths = write_report(result, config.out, f"{Path(config.data).name} / {config.split} ({loc.decode})",
                          extra, plots=config.plots)

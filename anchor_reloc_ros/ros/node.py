@@ -503,6 +503,7 @@ class AnchorRelocNode(Node):
             "backend": getattr(self._localizer.backend, "name", "torch"),
             "weights": str(self._weights_path),
             "decode": self._localizer.decode,
+            "views": str(self._localizer.views),
             "tf_mode": p.tf_mode,
             "tf_backend": "tf2_ros" if tf2_ros_available() else "builtin",
             "pose_of": self._pose_of,

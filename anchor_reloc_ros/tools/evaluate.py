@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                         decode_options_from_args(args), batch_size=args.batch_size,
                         plots=not args.no_plots, kitti_test_every=args.kitti_test_every)
     result, paths = evaluate(config)
-    print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}")
+    print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}, views={args.views}")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0
