@@ -4,14 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from anchor_reloc_ros.core.anchors import RouteFrame
 from anchor_reloc_ros.core.decoding import (CLUSTER_RADIUS_SPACINGS, DecodeOptions, Decoder, UncertaintyCalibration,
                                             anchor_spacing, cluster_point)
 from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.localizer import Localizer
-from anchor_reloc_ros.core.test_time_views import CROP_FRACTION, expand_views, view_windows
+from anchor_reloc_ros.core.test_time_views import CROP_FRACTION, view_images, view_windows
 
 FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
 ANCHORS = np.c_[np.arange(10) * 2.0, np.zeros(10), np.zeros(10)]   # spacing 2 m along x
@@ -93,7 +92,7 @@ def test_views_pool_confidences_and_hypotheses_and_keep_view_0s_rotation() -> No
         DecodeOptions(views=3)
 
 
-def test_view_windows_and_expanded_batches() -> None:
+def test_view_windows_and_view_images() -> None:
     windows = view_windows(100, 200, 4)
     assert windows[0] == (slice(0, 100), slice(0, 200))
     ch, cw = round(100 * CROP_FRACTION), round(200 * CROP_FRACTION)
@@ -102,12 +101,14 @@ def test_view_windows_and_expanded_batches() -> None:
     with pytest.raises(ValueError):
         view_windows(100, 200, 3)
     rng = np.random.default_rng(1)
-    batch = torch.from_numpy(rng.integers(0, 256, (2, 40, 60, 3), dtype=np.uint8))
-    out = expand_views(batch, 4)
-    assert out.shape == (8, 40, 60, 3) and out.dtype == torch.uint8
-    assert torch.equal(out[0], batch[0]) and torch.equal(out[4], batch[1])   # view 0: the frame itself
-    assert not torch.equal(out[1], batch[0])
-    assert expand_views(batch, 1) is batch
+    images = [rng.integers(0, 256, (40, 60, 3), dtype=np.uint8), rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)]
+    out = view_images(images, 4)
+    assert len(out) == 8 and out[0] is not images[0]
+    np.testing.assert_array_equal(out[0], images[0])        # view 0: the frame itself
+    np.testing.assert_array_equal(out[4], images[1])
+    assert out[5].shape == (round(120 * CROP_FRACTION), round(160 * CROP_FRACTION), 3)   # the image's own size
+    np.testing.assert_array_equal(out[7], images[1][9:111, 160 - 136:])                  # the right crop
+    assert all(a is b for a, b in zip(view_images(images, 1), images))
 
 
 def test_localizer_runs_the_views_and_publishes_view_0s_scene_score(tiny_checkpoint: Path) -> None:

@@ -166,7 +166,7 @@ class DecodeOptions:
                         metavar="K")
     views: int = option(1, "Test-time views per frame, pooled: 1 = the frame, 2 = + its centre crop, 4 = + the "
                         "left and right crops too (0.85 of each side). The network runs once per view; on the "
-                        "street test walk the median error is 2.74 m with 4 views, 3.55 m with 1. Recalibrate "
+                        "street test walk the median error is 2.92 m with 4 views, 3.55 m with 1. Recalibrate "
                         "(anchor-reloc calibrate --views V) for the covariance and gate of V views",
                         choices=VIEW_CHOICES, metavar="V")
 

@@ -20,7 +20,7 @@ from .estimate import PoseEstimate
 from .inference_options import InferenceOptions
 from .ood import OOD_SCORE_KEY
 from .preprocessing import as_image_list, to_batch_uint8
-from .test_time_views import expand_views
+from .test_time_views import view_images
 
 
 class Localizer:
@@ -81,9 +81,9 @@ class Localizer:
         """Raw head outputs for a uint8 (B, H, W, 3) batch already at the input size."""
         return self.backend(batch_BHW3)
 
-    def run_views(self, batch_BHW3: torch.Tensor, views: int) -> dict[str, torch.Tensor]:
-        """Raw head outputs of each frame's ``views`` test-time views (frame-major rows)."""
-        return self.run_network(expand_views(batch_BHW3, views))
+    def run_views(self, images: Sequence[np.ndarray], views: int) -> dict[str, torch.Tensor]:
+        """Raw head outputs of each RGB image's ``views`` test-time views (frame-major rows)."""
+        return self.run_network(to_batch_uint8(view_images(images, views), self.image_size))
 
     def localize(self, image_rgb_HW3: np.ndarray) -> PoseEstimate:
         return self.localize_batch([image_rgb_HW3])[0]
@@ -96,7 +96,7 @@ class Localizer:
         for start in range(0, len(image_list), frames):
             chunk = image_list[start:start + frames]
             t0 = time.perf_counter()
-            outputs = self.run_views(to_batch_uint8(chunk, self.image_size), options.views)
+            outputs = self.run_views(chunk, options.views)
             decoded = self.decoder.decode(outputs, options)
             per_image_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
             estimates = decoded.estimates(self.anchors_world, per_image_ms)
