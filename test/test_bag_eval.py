@@ -60,7 +60,7 @@ def test_outputs_plots_and_estimates_bag(evaluated: dict[str, Path]) -> None:
                  "error_over_time.png"):
         assert (out / name).stat().st_size > 0, name
     n = int(summary(out)["frames"])
-    assert summary(out)["decode"] == "cluster" and summary(out)["views"] == 1
+    assert summary(out)["decode"] == "argmax" and summary(out)["views"] == 1
     with BagReader(out / "estimates_bag") as bag:
         topics = bag.topics()
         assert topics == {ANCHOR_TOPIC: "anchor_reloc_ros/msg/AnchorDebug",
@@ -73,7 +73,7 @@ def test_outputs_plots_and_estimates_bag(evaluated: dict[str, Path]) -> None:
     est_t, est_p, _ = read_tum(out / "estimate.tum")
     np.testing.assert_allclose([m.pose.pose.position.x for m in poses], est_p[:, 0], atol=1e-9)
     assert poses[0].header.frame_id == "map" and np.any(np.asarray(poses[0].pose.covariance) != 0)
-    assert all(0.0 <= m.confidence <= 1.0 and m.decode_mode == "cluster" for m in debug)
+    assert all(0.0 <= m.confidence <= 1.0 and m.decode_mode == "argmax" for m in debug)
 
 
 def test_covariance_honesty_is_reported(evaluated: dict[str, Path]) -> None:

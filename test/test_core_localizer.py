@@ -22,12 +22,13 @@ def test_estimate_fields(tiny_checkpoint: Path) -> None:
     assert 0 <= e.anchor_index < len(loc.anchors_world)
     np.testing.assert_allclose(e.anchor_position, loc.anchors_world[e.anchor_index])
     assert e.topk_indices.shape == (3,) and np.all(np.diff(e.topk_confidences) <= 0)
-    # cluster decoding (the default) reports the winning cluster's anchor, not always the top one
-    # anchor, within the cluster radius of the published point
+    assert e.topk_indices[0] == e.anchor_index           # argmax (the default): the top anchor
+    # cluster decoding reports the winning place's anchor, not always the top one: within the
+    # cluster radius of the published point
+    loc.set_decode_options(DecodeOptions(mode="cluster", top_k=3))
+    c = loc.localize(image)
     radius_m = loc.decoder.cluster_radius_route * loc.decoder.frame.scale
-    assert np.linalg.norm(e.hypotheses[e.anchor_index] - e.position) <= radius_m + 1e-6
-    loc.set_decode_options(DecodeOptions(mode="argmax", top_k=3))
-    assert loc.localize(image).topk_indices[0] == loc.localize(image).anchor_index
+    assert np.linalg.norm(c.hypotheses[c.anchor_index] - c.position) <= radius_m + 1e-6
     assert 0.0 < e.anchor_confidence <= 1.0
     assert e.inference_ms > 0
 

@@ -83,7 +83,7 @@ def test_raw_image_gives_base_pose_and_every_output_with_the_image_stamp(raw) ->
 
     debug = raw.anchor.wait(_has_stamp(stamp), what="AnchorDebug")
     assert debug.header.frame_id == "map"
-    assert debug.anchor_index == est.anchor_index and debug.decode_mode == "cluster"
+    assert debug.anchor_index == est.anchor_index and debug.decode_mode == "argmax"
     np.testing.assert_allclose([debug.anchor_position.x, debug.anchor_position.y],
                                est.anchor_position[:2], atol=1e-6)
     assert list(debug.topk_indices) == list(est.topk_indices) and len(debug.topk_indices) == 3
@@ -127,7 +127,7 @@ def test_diagnostics_report_rates_latency_counters_and_device(raw) -> None:
     assert values["device"] == "cpu" and status.hardware_id == "cpu"
     assert float(values["latency_p50_ms"]) > 0
     assert values["pose_of"] == "base_link"
-    assert values["decode"] == "cluster" and values["views"] == "1"
+    assert values["decode"] == "argmax" and values["views"] == "1"
     assert "anchor_reloc_node" in status.name
 
 
@@ -163,7 +163,7 @@ def test_tf_mode_map_to_camera_and_fusion_decode_at_run_time(raw) -> None:
         assert raw.anchor.wait(_has_stamp(stamp)).decode_mode == "fusion"
     finally:
         raw.node.set_parameters([Parameter("tf_mode", value="map_to_base"),
-                                 Parameter("decode", value="cluster")])
+                                 Parameter("decode", value="argmax")])
 
 
 @pytest.mark.parametrize("name, value, reason", [
@@ -181,7 +181,7 @@ def test_bad_parameter_values_are_refused_with_a_reason(raw, name: str, value, r
     (result,) = raw.node.set_parameters([Parameter(name, value=value)])
     assert not result.successful
     assert reason in result.reason or reason.replace("-", "") in result.reason.lower()
-    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decoding.mode == "cluster"
+    assert raw.node.params.tf_mode == "map_to_base" and raw.node.params.decoding.mode == "argmax"
 
 
 def test_min_confidence_gates_the_pose_but_not_the_debug(raw) -> None:

@@ -41,7 +41,7 @@ class RetrievalLocalizer:
         self.device = device
         self.anchors_world = np.zeros((0, 3))
         self.covariance = covariance if covariance is not None else np.eye(6)
-        self.decode, self.top_k = "nearest-neighbour", 1
+        self.decode, self.top_k, self.views = "nearest-neighbour", 1, 1
 
     @torch.inference_mode()
     def localize_batch(self, images: np.ndarray | list[np.ndarray]) -> list[PoseEstimate]:
