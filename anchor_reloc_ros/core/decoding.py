@@ -189,12 +189,12 @@ class Decoder:
 
     def __init__(self, frame: RouteFrame, anchors_route: np.ndarray, anchor_dims: int,
                  calibration: UncertaintyCalibration, mode: str = DecodeOptions.mode,
-                 top_k: int = DecodeOptions.top_k) -> None:
+                 top_k: int = DecodeOptions.top_k, views: int = DecodeOptions.views) -> None:
         self.frame = frame
         self.anchors_route = np.asarray(anchors_route, dtype=np.float64).reshape(-1, 3)
         self.anchor_dims = anchor_dims
         self.calibration = calibration
-        self.options = DecodeOptions(mode, int(top_k))
+        self.options = DecodeOptions(mode, int(top_k), int(views))
         self.cluster_radius_route = CLUSTER_RADIUS_SPACINGS * anchor_spacing(self.anchors_route[:, :anchor_dims])
 
     @property
@@ -261,7 +261,7 @@ class Decoder:
         else:
             mean = hyp[rows[:, 0], chosen]
         weights = conf if calib.uncertainty_temperature == calib.temperature else \
-            softmax(logits / calib.uncertainty_temperature).mean(axis=1)
+            view_softmax(outputs["logits_BN"], calib.uncertainty_temperature, V)
         spread_route, entropy = self._mixture(weights, hyp, mean, calib)
         absolute = _frames(outputs["absolute_BA"], V)[:, 0]                    # view 0: the frame itself
         n_coord = 3 - D
@@ -319,6 +319,11 @@ def _frames(rows: np.ndarray, views: int) -> np.ndarray:
     if len(rows) % views:
         raise ValueError(f"{len(rows)} output rows are not a whole number of frames of {views} views")
     return rows.reshape(len(rows) // views, views, *rows.shape[1:])
+
+
+def view_softmax(logits_rows: np.ndarray, temperature: float, views: int) -> np.ndarray:
+    """(B, N) softmax(logits / temperature) of each frame, averaged over its ``views`` rows."""
+    return softmax(_frames(logits_rows, views) / temperature).mean(axis=1)
 
 
 def _pooled(conf_BVN: np.ndarray, hyp_BVND: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,8 +37,7 @@ class Localizer:
         self.image_size = contents.image_size
         self.head = str(contents.metadata["model"]["head"])
         self.decoder = Decoder(contents.frame, contents.anchors_route, int(contents.metadata["model"]["anchor_dims"]),
-                               contents.calibration, decode, top_k)
-        self.decoder.options = DecodeOptions(decode, int(top_k), int(views))
+                               contents.calibration, decode, top_k, views)
         self.anchors_world = (contents.frame.to_world(contents.anchors_route)
                               if len(contents.anchors_route) else np.zeros((0, 3)))
         self.max_batch = max(1, int(max_batch))

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from ..core.decoding import (DecodedBatch, DecodeOptions, Decoder, UncertaintyCalibration, normalized_entropy,
-                             softmax)
+                             view_softmax)
 from ..core.geometry import quat_angle_deg, transform_from_pq
 from ..core.frame_gate import FrameGate
 from ..core.gate import GateLimits, PoseGate, position_std
@@ -88,7 +88,7 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     e = probe.positions - gt_p
     residual = e.T @ e / len(e)
     floor = minimum + _floor_scale(e, probe.covariances[:, :3, :3], residual) * residual
-    entropy = normalized_entropy(softmax(logits / t_u).reshape(len(gt_p), options.views, -1).mean(axis=1)) \
+    entropy = normalized_entropy(view_softmax(logits, t_u, options.views)) \
         if logits is not None else np.zeros(len(gt_p))
     angles = np.radians(quat_angle_deg(probe.quats_wxyz, gt_quats_wxyz))
     rot_var, gain = _rotation_model(angles, entropy)
