@@ -7,7 +7,7 @@ import pytest
 
 from anchor_reloc_ros.core.anchors import RouteFrame
 from anchor_reloc_ros.core.decoding import (CLUSTER_RADIUS_SPACINGS, DecodeOptions, Decoder, UncertaintyCalibration,
-                                            anchor_spacing, cluster_point)
+                                            anchor_spacing, cluster_point, softmax)
 from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.core.test_time_views import CROP_FRACTION, view_images, view_windows
@@ -128,3 +128,19 @@ def test_localizer_runs_the_views_and_publishes_view_0s_scene_score(tiny_checkpo
         np.testing.assert_allclose(e.position, e4.position, atol=1e-5)
     four.set_decode_options(DecodeOptions(views=1))
     np.testing.assert_allclose(four.localize(image).position, e1.position, atol=1e-5)
+
+
+def test_cluster_votes_with_the_networks_own_softmax_whatever_the_fusion_temperature() -> None:
+    logits = np.zeros(10)
+    logits[8] = 5.0                      # one confident anchor (0.94 of the softmax at T = 1) ...
+    hyp = np.c_[np.full(10, 4.0) + np.arange(10) * 0.1, np.zeros(10)]   # ... the other nine agree on x ~ 4
+    hyp[8] = [17.0, 0.0]
+    outputs = {"logits_BN": logits[None], "offsets_BND": (hyp - ANCHORS[:, :2])[None],
+               "absolute_BA": np.array([[0.5, 1.0, 0.0, 0.0, 0.0]])}
+    dec = Decoder(FRAME, ANCHORS, 2, UncertaintyCalibration())
+    # at the fusion temperature 8 the nine would hold 0.84 and win; the vote ignores it
+    assert softmax(logits / 8.0)[np.arange(10) != 8].sum() > 0.8
+    for t in (1.0, 8.0):
+        d = dec.decode(outputs, DecodeOptions("cluster"), UncertaintyCalibration(temperature=t))
+        assert d.anchor_index[0] == 8
+        np.testing.assert_allclose(d.positions[0, :2], [17.0, 0.0])
