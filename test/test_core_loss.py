@@ -37,6 +37,14 @@ def test_cross_entropy_term_is_added_when_alpha1_positive() -> None:
     assert float(total) == pytest.approx(7.25 - math.log(0.25))
 
 
+def test_label_smoothing_spreads_the_cross_entropy_target_over_all_anchors() -> None:
+    offsets = torch.zeros(1, 2, 2)
+    absolute = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0]])
+    _, parts = anchor_loss(_outputs(), offsets, absolute, torch.tensor([0]), LossWeights(1.0, 2.0, 3.0, 0.2))
+    # target (0.9, 0.1) for the nearest anchor 0 with e = 0.2 over 2 anchors; softmax (0.25, 0.75)
+    assert parts["ce"] == pytest.approx(-(0.9 * math.log(0.25) + 0.1 * math.log(0.75)))
+
+
 def test_quaternion_error_uses_normalised_prediction() -> None:
     pred = torch.tensor([[0.0, 0.0, 0.0, 3.0]])   # normalises to (0, 0, 0, 1)
     true = torch.tensor([[1.0, 0.0, 0.0, 0.0]])

@@ -2,12 +2,14 @@
 
 Anchor head (Saha et al., eq. 4), per image, averaged over the batch::
 
-    a1 * CE(C, nearest anchor)
+    a1 * CE(C, nearest anchor)                   (target optionally smoothed, see below)
   + a2 * sum_i C_i * ||o_i - o^_i||^2          (C = softmax of the anchor logits)
   + a3 * (||z - z^||^2 + ||q - q^/|q^| ||^2)
 
 With a1 = 0 (the default, as the paper and the authors' code) the network discovers
 its own relevant anchor. Positions are in route units (see ``anchors.RouteFrame``).
+``label_smoothing`` e moves e of the CE target's mass from the nearest anchor to all N
+evenly, so the softmax on training frames is never one-hot.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class LossWeights:
     alpha1: float = 0.0  # cross-entropy to the nearest anchor (0 disables the term)
     alpha2: float = 1.0  # confidence-weighted offset error
     alpha3: float = 1.0  # absolute coordinate(s) + quaternion error
+    label_smoothing: float = 0.0  # share of the CE target spread over all anchors (0 = one-hot)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +53,7 @@ def anchor_loss(outputs: dict[str, torch.Tensor], offsets_BND: torch.Tensor,
     total = weights.alpha2 * offset_term + weights.alpha3 * absolute_term
     parts = {"offset": float(offset_term.detach()), "absolute": float(absolute_term.detach())}
     if weights.alpha1 > 0.0:
-        ce_term = F.cross_entropy(logits_BN, nearest_B)
+        ce_term = F.cross_entropy(logits_BN, nearest_B, label_smoothing=weights.label_smoothing)
         total = total + weights.alpha1 * ce_term
         parts["ce"] = float(ce_term.detach())
     parts["total"] = float(total.detach())

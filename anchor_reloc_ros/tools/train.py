@@ -40,6 +40,8 @@ MODEL_FLAGS = (
     _flag("backbone_lr_scale", "learning rate of the trained backbone (stages) as a fraction of --lr",
           metavar="S"),
     _flag("alpha1", "cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)"),
+    _flag("label_smoothing", "share of the cross-entropy target spread evenly over all anchors (0 = one-hot)",
+          metavar="E"),
     _flag("alpha2", "offset / position weight"),
     _flag("alpha3", "absolute coordinate + rotation weight"),
     _flag("head_hidden", "hidden units of each head (or of the shared trunk; 0 = linear heads)"),

@@ -34,6 +34,7 @@ class TrainConfig:
     lr_step: int = 0                 # StepLR period in epochs; 0 -> cosine decay
     lr_gamma: float = 0.5
     alpha1: float = 1.0              # CE to the nearest anchor; the paper's 0 lets the softmax collapse
+    label_smoothing: float = 0.0     # share of the CE target spread over all anchors
     alpha2: float = 1.0
     alpha3: float = 1.0
     head_hidden: int = 512
@@ -70,6 +71,7 @@ class TrainConfig:
              f"--val-source must be one of {', '.join(VAL_SOURCES)}, got {self.val_source!r}"),
             (self.val_every == 0 or self.val_every >= 2, f"--val-every must be 0 or >= 2, got {self.val_every}"),
             (min(self.alpha1, self.alpha2, self.alpha3) >= 0, "loss weights must be >= 0"),
+            (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.kitti_test_every >= 2, f"--kitti-test-every must be >= 2, got {self.kitti_test_every}"),
         ]
         for ok, message in checks:

@@ -153,7 +153,7 @@ class Trainer:
                                               if cached else 1)
         self.epochs = planned_epochs(config, math.ceil(rows // self.dist.world_size / config.batch_size))
         self.model = RelocNet(self.model_config, pretrained=config.pretrained and resume_meta is None).to(self.device)
-        self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3)
+        self.weights = LossWeights(config.alpha1, config.alpha2, config.alpha3, config.label_smoothing)
         self.decoder = Decoder(self.data.frame,
                                self.data.anchors.positions_route if self.data.anchors else np.zeros((0, 3)),
                                config.anchor_dims, UncertaintyCalibration())
