@@ -229,3 +229,9 @@ def test_validation_comes_from_the_datasets_val_split_when_it_has_one(tmp_path: 
     assert len(trainer.data.val_frames) == 3 and len(trainer.data.train_frames) == 20
     with pytest.raises(ConfigError, match="--val-source"):
         TrainConfig(data, tmp_path / "x", val_source="test").validate()
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.0])
+def test_label_smoothing_outside_0_1_is_a_config_error(tmp_path: Path, smoothing: float) -> None:
+    with pytest.raises(ConfigError, match="--label-smoothing"):
+        TrainConfig(tmp_path, tmp_path / "x", label_smoothing=smoothing).validate()
