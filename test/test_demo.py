@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from anchor_reloc_ros.core.errors import ConfigError
-from anchor_reloc_ros.core.metrics import ACCURACY_THRESHOLDS, accuracy_key
+from anchor_reloc_ros.core.metrics import ACCURACY_THRESHOLDS, POSITION_THRESHOLDS_M, accuracy_key, within_key
 from anchor_reloc_ros.data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS, locate
 from anchor_reloc_ros.evaluation.demo import PLOTS
 from anchor_reloc_ros.tools.cli import main
@@ -23,8 +23,9 @@ def expected_lines(s: dict) -> list[str]:
              f"drops: {s['dropped']} of {s['published']} frames",
              f"inside own 68 / 95 / 99 % ellipse: {100 * s['coverage_68']:.1f} / {100 * s['coverage_95']:.1f} / "
              f"{100 * s['coverage_99']:.1f} %", f"mean NEES {s['mean_nees']:.2f}"]
+    within = " / ".join(f"{100.0 * s[within_key(tm)]:.1f}" for tm in POSITION_THRESHOLDS_M)
     return lines + [f"accuracy (<{tm:g} m, <{rd:g} deg): {100.0 * s[accuracy_key(tm, rd)]:.1f}%"
-                    for tm, rd in ACCURACY_THRESHOLDS]
+                    for tm, rd in ACCURACY_THRESHOLDS] + [f"within 0.5 / 2 / 5 m (position only): {within} %"]
 
 
 def test_demo_through_the_live_node(strip_dataset: Path, tiny_checkpoint: Path, tmp_path: Path,

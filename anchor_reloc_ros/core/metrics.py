@@ -7,6 +7,8 @@ from .geometry import quat_angle_deg
 
 # (translation m, rotation deg) accuracy thresholds reported everywhere.
 ACCURACY_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.05, 5.0), (0.25, 2.0), (0.5, 5.0), (2.0, 5.0))
+# Position-only thresholds (m): the share of frames within them, whatever the rotation error.
+POSITION_THRESHOLDS_M: tuple[float, ...] = (0.5, 2.0, 5.0)
 
 
 def pose_errors(est_positions: np.ndarray, est_quats_wxyz: np.ndarray,
@@ -31,6 +33,10 @@ def accuracy_key(t_m: float, r_deg: float) -> str:
     return f"acc_{t_m:g}m_{r_deg:g}deg"
 
 
+def within_key(t_m: float) -> str:
+    return f"within_{t_m:g}m"
+
+
 def summarize_errors(t_err: np.ndarray, r_err: np.ndarray) -> dict[str, float]:
     """Medians, means (over finite errors, with the failure count) and accuracies."""
     t = np.asarray(t_err, dtype=np.float64)
@@ -49,6 +55,8 @@ def summarize_errors(t_err: np.ndarray, r_err: np.ndarray) -> dict[str, float]:
     }
     for tm, rd in ACCURACY_THRESHOLDS:
         out[accuracy_key(tm, rd)] = float(np.mean((t < tm) & (r < rd))) if n else 0.0
+    for tm in POSITION_THRESHOLDS_M:
+        out[within_key(tm)] = float(np.mean(t < tm)) if n else 0.0
     return out
 
 
@@ -60,4 +68,8 @@ def format_summary(summary: dict[str, float]) -> str:
     ]
     for tm, rd in ACCURACY_THRESHOLDS:
         lines.append(f"accuracy (<{tm:g} m, <{rd:g} deg): {100.0 * summary[accuracy_key(tm, rd)]:.1f}%")
+    if all(within_key(tm) in summary for tm in POSITION_THRESHOLDS_M):
+        shares = " / ".join(f"{100.0 * summary[within_key(tm)]:.1f}" for tm in POSITION_THRESHOLDS_M)
+        limits = " / ".join(f"{tm:g}" for tm in POSITION_THRESHOLDS_M)
+        lines.append(f"within {limits} m (position only): {shares} %")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ TOOL_MODULES = (
     "calibrate_ood",
     "bag_eval",
     "gate_eval",
+    "compare",
     "bag_export",
     "make_bag",
     "demo",
