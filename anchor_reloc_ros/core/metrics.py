@@ -68,8 +68,7 @@ def format_summary(summary: dict[str, float]) -> str:
     ]
     for tm, rd in ACCURACY_THRESHOLDS:
         lines.append(f"accuracy (<{tm:g} m, <{rd:g} deg): {100.0 * summary[accuracy_key(tm, rd)]:.1f}%")
-    if all(within_key(tm) in summary for tm in POSITION_THRESHOLDS_M):
-        shares = " / ".join(f"{100.0 * summary[within_key(tm)]:.1f}" for tm in POSITION_THRESHOLDS_M)
-        limits = " / ".join(f"{tm:g}" for tm in POSITION_THRESHOLDS_M)
-        lines.append(f"within {limits} m (position only): {shares} %")
+    shares = " / ".join(f"{100.0 * summary[within_key(tm)]:.1f}" for tm in POSITION_THRESHOLDS_M)
+    limits = " / ".join(f"{tm:g}" for tm in POSITION_THRESHOLDS_M)
+    lines.append(f"within {limits} m (position only): {shares} %")
     return "\n".join(lines)
