@@ -42,6 +42,8 @@ MODEL_FLAGS = (
     _flag("alpha1", "cross-entropy weight to the nearest anchor (0 = the paper's loss, whose softmax collapses)"),
     _flag("label_smoothing", "share of the cross-entropy target spread evenly over all anchors (0 = one-hot)",
           metavar="E"),
+    _flag("ema_decay", "validate and save an exponential moving average of the weights with this decay per "
+          "step (0 = off, the trained weights themselves)", metavar="D"),
     _flag("alpha2", "offset / position weight"),
     _flag("alpha3", "absolute coordinate + rotation weight"),
     _flag("head_hidden", "hidden units of each head (or of the shared trunk; 0 = linear heads)"),

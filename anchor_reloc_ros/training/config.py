@@ -35,6 +35,7 @@ class TrainConfig:
     lr_gamma: float = 0.5
     alpha1: float = 1.0              # CE to the nearest anchor; the paper's 0 lets the softmax collapse
     label_smoothing: float = 0.0     # share of the CE target spread over all anchors
+    ema_decay: float = 0.0           # >0: validate and save an exponential moving average of the weights
     alpha2: float = 1.0
     alpha3: float = 1.0
     head_hidden: int = 512
@@ -72,6 +73,7 @@ class TrainConfig:
             (self.val_every == 0 or self.val_every >= 2, f"--val-every must be 0 or >= 2, got {self.val_every}"),
             (min(self.alpha1, self.alpha2, self.alpha3) >= 0, "loss weights must be >= 0"),
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1), got {self.ema_decay}"),
             (self.kitti_test_every >= 2, f"--kitti-test-every must be >= 2, got {self.kitti_test_every}"),
         ]
         for ok, message in checks:

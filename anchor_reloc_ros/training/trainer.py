@@ -39,6 +39,7 @@ from .mixed_precision import MixedPrecision
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
 from .stage_cache import StagedBackbone
+from .weight_average import WeightAverage
 
 log = logging.getLogger(__name__)
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -174,6 +175,7 @@ class Trainer:
         self._best_is_latest = 0 < len(self.data.val_frames) < MIN_SELECTION_FRAMES
         if resume_meta is None:  # a resumed model already holds its feature statistics
             self._init_feature_stats()
+        self.ema = self._make_weight_average(resume_meta is not None)
         # DDP under torchrun (training/distributed.py); a plain wrapper otherwise.
         self.step_model = self.dist.wrap(self.model, heads_only=config.freeze_backbone)
         self.run_log = RunLog(self.out, keep_epochs=self.start_epoch) if self.dist.is_main else None
@@ -241,9 +243,31 @@ class Trainer:
             raise self._state_error(self.out / STATE_FILE, "does not fit this run's model and options", exc) from None
         log.info("resumed from epoch %d", self.start_epoch)
 
+    def _make_weight_average(self, resumed: bool) -> WeightAverage | None:
+        """The EMA of the weights (``--ema-decay``), restored from the state on ``--resume``."""
+        if self.config.ema_decay <= 0:
+            return None
+        ema = WeightAverage(self.model, self.config.ema_decay)
+        if resumed and "ema" in self._state:
+            try:
+                ema.load_state_dict(self._state["ema"])
+            except Exception as exc:  # noqa: BLE001 - shapes, keys: not this run's average
+                raise self._state_error(self.out / STATE_FILE, "holds a weight average that does not fit "
+                                        "this model", exc) from None
+        elif resumed:
+            log.warning("--resume: %s holds no weight average; it starts from the resumed weights",
+                        self.out / STATE_FILE)
+        return ema
+
+    @property
+    def evaluated_model(self) -> RelocNet:
+        """The weights validated and written to best/last: the EMA's with ``--ema-decay``."""
+        return self.ema.model if self.ema is not None else self.model  # type: ignore[return-value]
+
     def _save_state(self, epoch: int, metadata: dict) -> None:
         buf = io.BytesIO()
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
                     "scheduler": self.scheduler.state_dict(), "epoch": epoch,
                     "best_metric": self.best_metric, "best_epoch": self.best_epoch,
                     "torch_rng": torch.get_rng_state(),
@@ -354,6 +378,8 @@ class Trainer:
             loss, parts = reloc_loss({k: v.float() for k, v in outputs.items()}, batch_targets, self.weights)
             self.optimizer.zero_grad(set_to_none=True)
             self.precision.backward_and_step(loss, self.optimizer)
+            if self.ema is not None:
+                self.ema.update(self.model)
             steps += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -382,9 +408,7 @@ class Trainer:
         gt_p = np.stack([f.position for f in frames])
         gt_q = np.stack([f.quat_wxyz for f in frames])
         outputs = self._val_outputs()
-        decoded = self.decoder.decode(outputs, DecodeOptions("argmax"), UncertaintyCalibration())
-        t_err, r_err = pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q)
-        summary = summarize_errors(t_err, r_err)
+        summary = self._argmax_summary(outputs, gt_p, gt_q)
         fusion_summary = None
         temperature = 1.0
         if self.config.head == "anchor":
@@ -399,6 +423,18 @@ class Trainer:
         # calibrated for the node's default decode (more views: `anchor-reloc calibrate --views V`)
         return _Validation(summary, calibrate(self.decoder, outputs, gt_p, gt_q, temperature, DecodeOptions()),
                            fusion_summary)
+
+    def _argmax_summary(self, outputs: dict[str, torch.Tensor], gt_p: np.ndarray, gt_q: np.ndarray
+                        ) -> dict[str, float]:
+        decoded = self.decoder.decode(outputs, DecodeOptions("argmax"), UncertaintyCalibration())
+        return summarize_errors(*pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q))
+
+    def _validate_raw(self) -> float:
+        """With ``--ema-decay``: the trained (not averaged) weights' validation median, for the log."""
+        frames = self.data.val_frames
+        gt_p = np.stack([f.position for f in frames])
+        gt_q = np.stack([f.quat_wxyz for f in frames])
+        return self._argmax_summary(self._val_outputs(), gt_p, gt_q)["median_translation_m"]
 
     # --- checkpoint -----------------------------------------------------------------
     def _metadata(self, epoch: int, validation: _Validation | None) -> dict:
@@ -435,8 +471,8 @@ class Trainer:
             save_checkpoint(self.out / "best.safetensors", best_model, best_meta, half=self.config.save_half)
             self._pending_best = None
         elif self._best_is_latest:
-            save_checkpoint(self.out / "best.safetensors", self.model, metadata, half=self.config.save_half)
-        save_checkpoint(self.out / "last.safetensors", self.model, metadata, half=self.config.save_half)
+            save_checkpoint(self.out / "best.safetensors", self.evaluated_model, metadata, half=self.config.save_half)
+        save_checkpoint(self.out / "last.safetensors", self.evaluated_model, metadata, half=self.config.save_half)
         self._save_state(epoch, metadata)
 
     def _report_epoch(self, epoch: int) -> bool:
@@ -468,7 +504,13 @@ class Trainer:
         for epoch in range(self.start_epoch, self.epochs):
             t0 = time.perf_counter()
             row = self._train_epoch(epoch)
-            validation = self._validate()
+            if self.ema is not None:
+                if self.data.val_frames:
+                    row["val_raw_median_translation_m"] = self._validate_raw()
+                with self.ema.swapped_into(self.model):
+                    validation = self._validate()
+            else:
+                validation = self._validate()
             row["epoch"] = epoch + 1
             row["lr"] = self.optimizer.param_groups[0]["lr"]
             row["seconds"] = time.perf_counter() - t0
@@ -485,7 +527,7 @@ class Trainer:
                 self.best_metric, self.best_epoch = metric, epoch
             elif metric <= self.best_metric or not (best_path.exists() or self._pending_best):
                 self.best_metric, self.best_epoch = metric, epoch
-                self._pending_best = (copy.deepcopy(self.model).cpu(), metadata)
+                self._pending_best = (copy.deepcopy(self.evaluated_model).cpu(), metadata)
             # Checkpoints are written at most every save_every_s (and always at the end):
             # a kill loses at most that much work, and short epochs do not drown in I/O.
             if self.dist.is_main:  # one writer: every rank holds the same weights
