@@ -10,6 +10,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from anchor_reloc_ros.core.checkpoint import read_metadata
 from anchor_reloc_ros.data.bundled import BUNDLED_BAG, BUNDLED_WEIGHTS, locate
 from anchor_reloc_ros.tools.cli import main
@@ -33,6 +35,10 @@ def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(
     good = [r for r in rows if float(r["translation_error_m"]) < 2.0]
     by_vote = sum(r["reason"].startswith("odom_check") for r in good)
     assert len(good) >= 60 and by_vote <= 0.1 * len(good)
+    # the summary says which test withheld them: the odometry check alone stays under 10 %
+    by_reason = s["gate_good_frames_removed_by_reason"]
+    assert by_reason["odom_check"] == by_vote / len(good)
+    assert sum(by_reason.values()) == pytest.approx(s["gate_good_frames_removed_fraction"])
     # what reaches the robot is honest and useful: inside its own ellipses, far tighter than all frames'
     assert s["gate_published_poses_coverage_99"] >= 0.95 and s["gate_published_poses_coverage_68"] >= 0.6
     assert s["gate_published_poses_median_sigma_m"] < 0.2 * s["median_sigma_m"]

@@ -124,8 +124,10 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
     def median(values: np.ndarray, mask: np.ndarray) -> float:
         return float(np.median(values[mask])) if mask.any() else float("nan")
 
-    reasons = {k: sum(1 for d in decisions if d is not None and not d.passed and reason_kind(d.reason) == k)
-               for k in REASON_KINDS}
+    kinds = np.array([reason_kind(d.reason) if d is not None and not d.passed else "" for d in decisions])
+    reasons = {k: int((kinds == k).sum()) for k in REASON_KINDS}
+    # which test withheld the good frames: the odometry check's own share is what its check is about
+    good_by_reason = {k: float((good & (kinds == k)).sum() / max(good.sum(), 1)) for k in REASON_KINDS}
     n = max(len(published), 1)
     return {
         "gate_limits": limits.__dict__, "gate_odom_check": odometry,
@@ -135,6 +137,7 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
         "gate_median_translation_m_all": median(err, finite),
         "gate_published_within_2m_of_all": float((published & (out_err < 2.0)).sum() / n),
         "gate_good_frames_removed_fraction": float((good & ~published).sum() / max(good.sum(), 1)),
+        "gate_good_frames_removed_by_reason": good_by_reason,
         "gate_jumps_removed_fraction": float((jumps & ~published_jump).sum() / max(jumps.sum(), 1)),
         "gate_jumps_published": int(published_jump.sum()),
         "gate_withheld_by_reason": reasons,
@@ -185,12 +188,19 @@ def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDeci
     return Path(path)
 
 
+def _by_reason_text(report: dict[str, object]) -> str:
+    shares = report.get("gate_good_frames_removed_by_reason") or {}
+    parts = [f"{kind.replace('_', ' ')} {100 * float(v):.1f} %" for kind, v in shares.items() if v > 0]  # type: ignore[union-attr]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def gate_line(report: dict[str, object]) -> str:
     return (f"gate: {report['gate_published_fraction']:.1%} of frames published, median error "
             f"{report['gate_median_translation_m_published']:.2f} m published vs "
             f"{report['gate_median_translation_m_all']:.2f} m all; withheld or corrected "
             f"{report['gate_jumps_removed_fraction']:.0%} of the >20 m jumps, withheld "
             f"{report['gate_good_frames_removed_fraction']:.0%} of the <2 m frames"
+            + _by_reason_text(report)
             + (f" (odometry check on: {report['gate_redecoded_fraction']:.1%} of frames re-decoded; "
                f"{report['gate_published_within_2m_of_all']:.1%} of all frames published within 2 m)"
                if report['gate_odom_check'] else "")
