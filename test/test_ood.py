@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from anchor_reloc_ros.core.checkpoint import read_metadata
+from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata
 from anchor_reloc_ros.core.frame_gate import pose_gate_for
 from anchor_reloc_ros.core.gate import GateLimits
 from anchor_reloc_ros.core.localizer import Localizer
-from anchor_reloc_ros.core.ood import BANK_KEY, MAX_BANK_ROWS, OodCalibration, knn_cosine_distance, make_bank, ood_score
+from anchor_reloc_ros.core.ood import BANK_KEY, DEFAULT_K, MAX_BANK_ROWS, OodCalibration, knn_cosine_distance, make_bank, ood_score
 from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.tools.cli import main as cli_main
 from anchor_reloc_ros.training.image_cache import read_rgb
@@ -62,8 +62,14 @@ def test_calibrate_ood_adds_the_score_to_an_existing_checkpoint(strip_dataset: P
     assert cli_main(["calibrate-ood", "--weights", str(weights), "--data", str(strip_dataset),
                      "--out", str(out)]) == 0
     assert "out-of-scene threshold" in capsys.readouterr().out
-    assert OodCalibration.from_metadata(read_metadata(out)) is not None
+    assert OodCalibration.from_metadata(read_metadata(out)).k == DEFAULT_K
     assert np.isfinite(Localizer.from_checkpoint(out, device="cpu").localize(garbage_frames()[0]).ood_score)
+    # --k: the score of the k-th neighbour, stored with the threshold and inside the network
+    assert cli_main(["calibrate-ood", "--weights", str(weights), "--data", str(strip_dataset),
+                     "--out", str(out), "--k", "2"]) == 0
+    assert "k = 2" in capsys.readouterr().out
+    assert OodCalibration.from_metadata(read_metadata(out)).k == 2
+    assert load_checkpoint(out).model.ood_k == 2
 
 
 def test_calibrate_ood_errors_name_the_file(tmp_path: Path, strip_dataset: Path,
@@ -72,6 +78,8 @@ def test_calibrate_ood_errors_name_the_file(tmp_path: Path, strip_dataset: Path,
     assert cli_main(["calibrate-ood", "--weights", str(missing), "--data", str(strip_dataset)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err
+    assert cli_main(["calibrate-ood", "--weights", str(missing), "--data", str(strip_dataset), "--k", "0"]) == 2
+    assert "--k must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_the_score_sees_a_feature_that_points_right_but_is_far_too_long() -> None:

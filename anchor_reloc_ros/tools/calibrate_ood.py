@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.errors import ConfigError
 from ..core.inference_options import InferenceOptions
+from ..core.ood import DEFAULT_K
 from .calibrate import add_val_split_argument
 from .inference_args import add_inference_arguments
 
@@ -19,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, help="the dataset the checkpoint was trained on")
     p.add_argument("--out", type=Path, default=None, help="write here instead of overwriting CKPT")
+    p.add_argument("--k", type=int, default=DEFAULT_K, metavar="K",
+                   help="the score is the cosine distance to the K-th nearest training feature")
     add_inference_arguments(p, InferenceOptions(device="cpu"), only=("device",))
     add_val_split_argument(p)
     p.set_defaults(handler=run)
@@ -27,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training.ood_calibration import add_ood_to_checkpoint
 
-    ood = add_ood_to_checkpoint(args.weights, args.data, args.out, args.device, args.val_split)
+    if args.k < 1:
+        raise ConfigError(f"--k must be >= 1, got {args.k}")
+    ood = add_ood_to_checkpoint(args.weights, args.data, args.out, args.device, args.val_split, args.k)
     print(f"wrote {args.out or args.weights}: out-of-scene threshold {ood.threshold:.4f} "
-          f"(the {ood.quantile:.0%} quantile of {ood.val_frames} validation frames, median {ood.val_median:.4f})")
+          f"(the {ood.quantile:.0%} quantile of {ood.val_frames} validation frames, median {ood.val_median:.4f}, "
+          f"k = {ood.k})")
     return 0

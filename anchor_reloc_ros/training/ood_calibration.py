@@ -77,9 +77,9 @@ def calibrate_run_checkpoints(paths: list[Path], train_feat_NF: torch.Tensor | N
 
 
 def add_ood_to_checkpoint(weights: Path, data: Path, out: Path | None = None,
-                          device: str = "cpu", val_split: bool = False) -> OodCalibration:
+                          device: str = "cpu", val_split: bool = False, k: int = DEFAULT_K) -> OodCalibration:
     """Calibrate an existing checkpoint on the training split of ``data`` (its own split rule,
-    or the dataset's val split with ``val_split``)."""
+    or the dataset's val split with ``val_split``), scoring by the ``k``-th nearest neighbour."""
     contents = load_checkpoint(Path(weights))
     splits = checkpoint_train_val_frames(Path(data), contents.metadata, val_split)
     train_frames, val_frames = splits.train, splits.val
@@ -88,6 +88,6 @@ def add_ood_to_checkpoint(weights: Path, data: Path, out: Path | None = None,
     model = contents.model.to(dev)
     train_feats = compute_features(model, load_images(train_frames[::step], contents.image_size), dev)
     val_feats = compute_features(model, load_images(val_frames, contents.image_size), dev)
-    calibration = calibrate_ood(model, train_feats, val_feats)
+    calibration = calibrate_ood(model, train_feats, val_feats, k=k)
     _rewrite(Path(weights), model.cpu(), contents.metadata, calibration, out)
     return calibration
