@@ -402,11 +402,9 @@ class Trainer:
         return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
     def _validate(self) -> _Validation | None:
-        frames = self.data.val_frames
-        if not frames:
+        if not self.data.val_frames:
             return None
-        gt_p = np.stack([f.position for f in frames])
-        gt_q = np.stack([f.quat_wxyz for f in frames])
+        gt_p, gt_q = self._val_truth()
         outputs = self._val_outputs()
         summary = self._argmax_summary(outputs, gt_p, gt_q)
         fusion_summary = None
@@ -429,12 +427,13 @@ class Trainer:
         decoded = self.decoder.decode(outputs, DecodeOptions("argmax"), UncertaintyCalibration())
         return summarize_errors(*pose_errors(decoded.positions, decoded.quats_wxyz, gt_p, gt_q))
 
+    def _val_truth(self) -> tuple[np.ndarray, np.ndarray]:
+        frames = self.data.val_frames
+        return np.stack([f.position for f in frames]), np.stack([f.quat_wxyz for f in frames])
+
     def _validate_raw(self) -> float:
         """With ``--ema-decay``: the trained (not averaged) weights' validation median, for the log."""
-        frames = self.data.val_frames
-        gt_p = np.stack([f.position for f in frames])
-        gt_q = np.stack([f.quat_wxyz for f in frames])
-        return self._argmax_summary(self._val_outputs(), gt_p, gt_q)["median_translation_m"]
+        return self._argmax_summary(self._val_outputs(), *self._val_truth())["median_translation_m"]
 
     # --- checkpoint -----------------------------------------------------------------
     def _metadata(self, epoch: int, validation: _Validation | None) -> dict:
