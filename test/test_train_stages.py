@@ -12,7 +12,7 @@ from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.core.preprocessing import to_network_input
 from anchor_reloc_ros.training.trainer import Trainer
 from synthetic_fixture import make_strip_dataset
-from test_training import _config, _training_error, assert_same_run
+from test_training import _config, _training_error, assert_same_run, run_killed_during_epoch_3
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,17 +91,7 @@ def test_killed_staged_run_resumes_to_identical_weights(tmp_path: Path, monkeypa
     pooled = full.stages.pooled_features(full.features["train"].flatten(0, 1), full.device)
     torch.testing.assert_close(full.model.feat_mean_F, pooled.mean(dim=0))
     full.run()
-    original = Trainer._train_epoch
-
-    def dies_at_epoch_2(self: Trainer, epoch: int) -> dict:
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dies_at_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(_config(data, tmp_path / "killed", **cfg), progress=False).run()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    run_killed_during_epoch_3(_config(data, tmp_path / "killed", **cfg), monkeypatch)
     cache = tmp_path / "killed" / "stage_cache.safetensors"
     stamp = cache.stat().st_mtime_ns
     resumed = Trainer(_config(data, tmp_path / "killed", resume=True, **cfg), progress=False)

@@ -55,21 +55,26 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, monkeypatch: py
     full = Trainer(_config(data, tmp_path / "full", val_every=6), progress=False)
     full.run()
 
-    original = Trainer._train_epoch
-
-    def dies_at_epoch_2(self: Trainer, epoch: int) -> dict:
-        if epoch == 2:
-            raise KeyboardInterrupt  # the process is killed during epoch 3
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dies_at_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(_config(data, tmp_path / "killed", val_every=6), progress=False).run()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    run_killed_during_epoch_3(_config(data, tmp_path / "killed", val_every=6), monkeypatch)
     resumed = Trainer(_config(data, tmp_path / "killed", val_every=6, resume=True), progress=False)
     assert resumed.start_epoch == 2
     resumed.run()
     assert_same_run(tmp_path / "full", tmp_path / "killed", epochs=4)
+
+
+def run_killed_during_epoch_3(config: TrainConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train ``config`` until the process is killed (KeyboardInterrupt) during epoch 3."""
+    original = Trainer._train_epoch
+
+    def dies_at_epoch_2(self: Trainer, epoch: int) -> dict:
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dies_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, progress=False).run()
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
 
 
 def assert_same_run(full: Path, resumed: Path, epochs: int) -> None:

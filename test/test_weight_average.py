@@ -11,7 +11,7 @@ from anchor_reloc_ros.core.errors import ConfigError
 from anchor_reloc_ros.training.trainer import STATE_FILE, Trainer
 from anchor_reloc_ros.training.weight_average import WeightAverage
 from synthetic_fixture import make_strip_dataset
-from test_training import _config, assert_same_run
+from test_training import _config, assert_same_run, run_killed_during_epoch_3
 
 
 def test_average_is_the_warmed_up_exponential_mean() -> None:
@@ -55,17 +55,7 @@ def test_killed_run_with_an_average_resumes_to_identical_weights(tmp_path: Path,
     data = make_strip_dataset(tmp_path / "data", n_train=24, n_test=2)
     cfg = dict(val_every=6, ema_decay=0.9)
     Trainer(_config(data, tmp_path / "full", **cfg), progress=False).run()
-    original = Trainer._train_epoch
-
-    def dies_at_epoch_2(self: Trainer, epoch: int) -> dict:
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dies_at_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(_config(data, tmp_path / "killed", **cfg), progress=False).run()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    run_killed_during_epoch_3(_config(data, tmp_path / "killed", **cfg), monkeypatch)
     Trainer(_config(data, tmp_path / "killed", resume=True, **cfg), progress=False).run()
     assert_same_run(tmp_path / "full", tmp_path / "killed", epochs=4)
 
