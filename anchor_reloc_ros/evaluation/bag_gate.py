@@ -127,7 +127,8 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
     kinds = np.array([reason_kind(d.reason) if d is not None and not d.passed else "" for d in decisions])
     reasons = {k: int((kinds == k).sum()) for k in REASON_KINDS}
     # which test withheld the good frames: the odometry check's own share is what its check is about
-    good_by_reason = {k: float((good & (kinds == k)).sum() / max(good.sum(), 1)) for k in REASON_KINDS}
+    n_good = max(int(good.sum()), 1)
+    good_by_reason = {k: float((good & (kinds == k)).sum() / n_good) for k in REASON_KINDS}
     n = max(len(published), 1)
     return {
         "gate_limits": limits.__dict__, "gate_odom_check": odometry,
@@ -136,7 +137,7 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
         "gate_median_translation_m_published": median(out_err, published & finite),
         "gate_median_translation_m_all": median(err, finite),
         "gate_published_within_2m_of_all": float((published & (out_err < 2.0)).sum() / n),
-        "gate_good_frames_removed_fraction": float((good & ~published).sum() / max(good.sum(), 1)),
+        "gate_good_frames_removed_fraction": float((good & ~published).sum() / n_good),
         "gate_good_frames_removed_by_reason": good_by_reason,
         "gate_jumps_removed_fraction": float((jumps & ~published_jump).sum() / max(jumps.sum(), 1)),
         "gate_jumps_published": int(published_jump.sum()),
@@ -189,8 +190,8 @@ def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDeci
 
 
 def _by_reason_text(report: dict[str, object]) -> str:
-    shares = report.get("gate_good_frames_removed_by_reason") or {}
-    parts = [f"{kind.replace('_', ' ')} {100 * float(v):.1f} %" for kind, v in shares.items() if v > 0]  # type: ignore[union-attr]
+    shares: dict[str, float] = report["gate_good_frames_removed_by_reason"]  # type: ignore[assignment]
+    parts = [f"{kind.replace('_', ' ')} {100 * v:.1f} %" for kind, v in shares.items() if v > 0]
     return f" ({', '.join(parts)})" if parts else ""
 
 
