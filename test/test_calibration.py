@@ -11,7 +11,7 @@ import torch
 
 from anchor_reloc_ros.core.anchors import RouteFrame
 from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from anchor_reloc_ros.core.decoding import Decoder, UncertaintyCalibration, normalized_entropy, softmax
+from anchor_reloc_ros.core.decoding import DecodeOptions, Decoder, UncertaintyCalibration, normalized_entropy, softmax
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
@@ -21,7 +21,7 @@ from anchor_reloc_ros.core.odom_check import OdomCheckConfig
 from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training import calibration
-from anchor_reloc_ros.training.calibration import GATE_MIN_KEPT, calibrate, gate_std_limit
+from anchor_reloc_ros.training.calibration import GATE_GROSS_RATIO, GATE_MIN_KEPT, calibrate, gate_std_limit
 
 FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
 ANCHORS = np.c_[np.arange(20) * 2.0, np.zeros(20), np.zeros(20)]
@@ -148,16 +148,18 @@ def test_posenet_gets_the_residual_floor() -> None:
 def test_gate_std_limit_keeps_the_frames_the_covariance_trusts() -> None:
     rng = np.random.default_rng(0)
     stds = rng.uniform(1.0, 10.0, 200)
-    # errors grow with the std: the largest limit whose kept frames (>= 25 %) halve the median error
-    errors = stds ** 2 * rng.uniform(0.8, 1.2, 200)
-    limit = gate_std_limit(stds, errors)
+    # a wrong place (error 50 m, over the 20 m gross limit) gets likelier as the std grows
+    gross = rng.uniform(0.0, 1.0, 200) < (stds - 1.0) / 9.0
+    errors = np.where(gross, 50.0, rng.uniform(0.0, 3.0, 200))
+    limit = gate_std_limit(stds, errors, 20.0)
     kept = stds <= limit
     assert kept.mean() >= GATE_MIN_KEPT and limit == stds[kept].max()
-    assert np.median(errors[kept]) <= 0.5 * np.median(errors)
+    assert np.mean(gross[kept]) <= GATE_GROSS_RATIO * np.mean(gross)      # the kept frames halve the jumps
     one_more = stds <= np.sort(stds)[kept.sum()]
-    assert np.median(errors[one_more]) > 0.5 * np.median(errors)
-    # errors unrelated to the std: no limit
-    assert gate_std_limit(stds, rng.uniform(0.0, 10.0, 200)) == 0.0
+    assert np.mean(gross[one_more]) > GATE_GROSS_RATIO * np.mean(gross)   # the largest such limit
+    # wrong places unrelated to the std, or none at all: no limit
+    assert gate_std_limit(stds, np.where(rng.uniform(0.0, 1.0, 200) < 0.3, 50.0, 1.0), 20.0) == 0.0
+    assert gate_std_limit(stds, errors, 60.0) == 0.0
     # a calibration from before the limit existed reads as none
     old = UncertaintyCalibration.from_dict({"position_cov": np.eye(3).tolist(), "rotation_var": 0.01, "temperature": 1.0})
     assert old.position_std_limit == 0.0 and "position_std_limit" in UncertaintyCalibration().to_dict()
@@ -191,6 +193,35 @@ def test_calibrate_cli_refits_an_old_checkpoint(tiny_checkpoint: Path, strip_dat
     assert "uncertainty_temperature" in new["calibration"] and new["recalibrated"]["val_frames"] == 8
     a, b = load_checkpoint(old).model.state_dict(), load_checkpoint(out).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)       # weights untouched
+
+
+def test_the_decode_calibrated_for_is_the_default(tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    trained = Localizer.from_checkpoint(tiny_checkpoint, device="cpu")
+    assert (trained.decode, trained.views) == ("argmax", 1)      # train calibrates for argmax, one view
+    out = tmp_path / "cluster2.safetensors"
+    assert main(["calibrate", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset), "--out", str(out),
+                 "--device", "cpu", "--decode", "cluster", "--views", "2"]) == 0
+    assert "decode cluster, 2 views, now its default" in capsys.readouterr().out
+    calib = read_metadata(out)["calibration"]
+    assert (calib["decode"], calib["views"]) == ("cluster", 2)
+    loc = Localizer.from_checkpoint(out, device="cpu")
+    assert (loc.decode, loc.views) == ("cluster", 2)             # auto: as calibrated
+    assert Localizer.from_checkpoint(out, device="cpu", decode="argmax").views == 2   # mode given, views auto
+    loc.set_decode_options(DecodeOptions("fusion", 3, 1))
+    assert (loc.decode, loc.views) == ("fusion", 1)
+    loc.set_decode_options(DecodeOptions())
+    assert (loc.decode, loc.views) == ("cluster", 2)
+    # recalibrating without --decode keeps the decode it was calibrated for
+    again = tmp_path / "again.safetensors"
+    assert main(["calibrate", "--weights", str(out), "--data", str(strip_dataset), "--out", str(again),
+                 "--device", "cpu"]) == 0
+    assert read_metadata(again)["calibration"]["views"] == 2
+    # a calibration from before the decode was recorded decodes as argmax with one view
+    old = UncertaintyCalibration.from_dict({"position_cov": np.eye(3).tolist(), "rotation_var": 0.01, "temperature": 1.0})
+    assert (old.decode, old.views) == ("argmax", 1)
+    with pytest.raises(ValueError, match="calibration decode"):
+        UncertaintyCalibration(decode="auto")
 
 
 def test_calibrate_cli_refuses_another_dataset(tiny_checkpoint: Path, tmp_path: Path,

@@ -98,7 +98,9 @@ def test_gate_eval_reports_each_kind(tiny_checkpoint: Path, strip_dataset: Path,
     out = tmp_path / "gate"
     assert cli_main(["gate-eval", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
                      "--noise-frames", "4", "--other", str(strip_dataset), "--out", str(out)]) == 0
-    kinds = {k["kind"]: k for k in json.loads((out / "summary.json").read_text())["kinds"]}
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["decode"], summary["views"]) == ("argmax", 1)   # auto: the decode train calibrated for
+    kinds = {k["kind"]: k for k in summary["kinds"]}
     assert list(kinds) == ["in_scene", "noise", "black", "white", strip_dataset.name]
     assert kinds["noise"]["frames"] == 4 and kinds["noise"]["withheld_out_of_scene"] == 1.0
     assert kinds["white"]["withheld"] == 1.0 and kinds["black"]["auroc"] > 0.5
@@ -111,8 +113,10 @@ def test_gate_eval_with_odometry_replays_the_walk_with_foreign_frames_inserted(
         tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "gate_odom"
     assert cli_main(["gate-eval", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
-                     "--noise-frames", "4", "--odometry", "--odom-min-agreeing", "1", "--out", str(out)]) == 0
+                     "--noise-frames", "4", "--odometry", "--odom-min-agreeing", "1", "--out", str(out),
+                     "--decode", "cluster", "--views", "2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert (summary["decode"], summary["views"]) == ("cluster", 2)
     kinds = {k["kind"]: k for k in summary["kinds"]}
     walk = len(load_dataset(strip_dataset, "test").frames)
     assert kinds["in_scene"]["frames"] == walk

@@ -19,6 +19,11 @@ V rows per frame. Each anchor's confidence is then its mean over the views and i
 hypothesis the confidence-weighted mean of the views' ones; rotation and the non-anchored
 coordinate come from view 0, the frame itself.
 
+Which decode runs: the one given, or with ``auto`` (the default) the one the checkpoint's
+covariance was calibrated for (``UncertaintyCalibration.decode`` / ``.views``; argmax with
+one view for checkpoints calibrated before it was recorded), because the covariance and
+the gate's limits are fitted for one decode and are only honest for it.
+
 Covariance, in both modes: the second moment of ALL N anchor hypotheses (weights
 softmax(logits / T_u)) about the PUBLISHED point, plus a floor. T_u, the floor and the
 rotation model are fitted on held-out validation frames (``training.calibration``) and
@@ -31,7 +36,7 @@ hypotheses: it publishes the floor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -44,6 +49,8 @@ from .options import option
 from .test_time_views import VIEW_CHOICES
 
 DECODE_MODES = ("argmax", "fusion", "cluster")
+AUTO = "auto"                      # DecodeOptions.mode: the decode the calibration was fitted for
+AUTO_VIEWS = 0                     # DecodeOptions.views: likewise
 # cluster decoding's radius, in anchor spacings (the median distance between neighbouring
 # anchors). Chosen on the street demo model's val walk (a numpy prototype of 4 views, frames
 # within 2 m: 48.7 / 50.7 / 46.0 % at about 1.5 / 2 / 3 spacings; argmax 43.3 %).
@@ -84,8 +91,13 @@ class UncertaintyCalibration:
     # m^2: the position covariance published for an estimate the odometry vote agreed on, fitted
     # on the validation frames the vote (ground-truth motion as odometry) agreed on; None: none
     agreed_position_cov: np.ndarray | None = None
+    decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
+    views: int = 1
 
     def __post_init__(self) -> None:
+        if self.decode not in DECODE_MODES or self.views not in VIEW_CHOICES:
+            raise ValueError(f"calibration decode must be one of {DECODE_MODES} with views in {VIEW_CHOICES}, "
+                             f"got {self.decode!r} with {self.views!r}")
         self.position_cov = _spd_3x3(self.position_cov, "calibration position_cov")
         for name in ("rotation_var", "temperature", "uncertainty_temperature"):
             if not float(getattr(self, name)) > 0:
@@ -109,6 +121,7 @@ class UncertaintyCalibration:
                 "uncertainty_temperature": float(self.uncertainty_temperature),
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
+                "decode": self.decode, "views": int(self.views),
                 **{name: getattr(self, name).tolist() for name in OPTIONAL_COVARIANCES
                    if getattr(self, name) is not None}}
 
@@ -120,7 +133,8 @@ class UncertaintyCalibration:
                                       float(d.get("rotation_entropy_gain", 0.0)),
                                       float(d.get("position_std_limit", 0.0)),
                                       **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
-                                         for name in OPTIONAL_COVARIANCES})
+                                         for name in OPTIONAL_COVARIANCES},
+                                      decode=str(d.get("decode", "argmax")), views=int(d.get("views", 1)))
 
 
 @dataclass
@@ -162,26 +176,36 @@ class DecodeOptions:
     """How to turn hypotheses into one pose; immutable, so a decode in flight on another
     thread never sees half of a change (the node swaps the whole object)."""
 
-    mode: str = option("argmax", "argmax = the paper's most confident anchor; cluster = the place most anchor "
-                       "confidence agrees on (hypotheses within 2 anchor spacings averaged; with views 4 on the "
-                       "street); fusion = confidence-weighted fusion of the top_k anchors", choices=DECODE_MODES,
-                       flag="--decode", ros_name="decode")
+    mode: str = option(AUTO, "auto = the decode the checkpoint's covariance was calibrated for (the bundled "
+                       "street weights: cluster with 4 views; argmax for checkpoints train writes); argmax = the "
+                       "paper's most confident anchor; cluster = the place most anchor confidence agrees on "
+                       "(hypotheses within 2 anchor spacings averaged); fusion = confidence-weighted fusion of "
+                       "the top_k anchors", choices=(AUTO,) + DECODE_MODES, flag="--decode", ros_name="decode")
     top_k: int = option(3, "Anchors used by the fusion decoder and reported in AnchorDebug", range=(1, 1000),
                         metavar="K")
-    views: int = option(1, "Test-time views per frame, pooled: 1 = the frame, 2 = + its centre crop, 4 = + the "
-                        "left and right crops too (0.85 of each side). The network runs once per view; with the "
-                        "cluster decode the street test walk's median error is 2.92 m with 4 views, 3.55 m with 1 "
-                        "(argmax: 3.88 m). Recalibrate "
-                        "(anchor-reloc calibrate --views V) for the covariance and gate of V views",
-                        choices=VIEW_CHOICES, metavar="V")
+    views: int = option(AUTO_VIEWS, "Test-time views per frame, pooled: 1 = the frame, 2 = + its centre crop, "
+                        "4 = + the left and right crops too (0.85 of each side); 0 = as the checkpoint was "
+                        "calibrated. The network runs once per view; with the cluster decode the street test "
+                        "walk's median error is 2.92 m with 4 views, 3.55 m with 1 (argmax: 3.88 m). Recalibrate "
+                        "(anchor-reloc calibrate --decode D --views V) for the covariance and gate of another decode",
+                        choices=(AUTO_VIEWS,) + VIEW_CHOICES, metavar="V")
 
     def __post_init__(self) -> None:
-        if self.mode not in DECODE_MODES:
-            raise ConfigError(f"decode must be one of {DECODE_MODES}, got {self.mode!r}")
+        if self.mode not in (AUTO,) + DECODE_MODES:
+            raise ConfigError(f"decode must be one of {(AUTO,) + DECODE_MODES}, got {self.mode!r}")
         if int(self.top_k) < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
-        if self.views not in VIEW_CHOICES:
-            raise ConfigError(f"views must be one of {VIEW_CHOICES}, got {self.views!r}")
+        if self.views not in (AUTO_VIEWS,) + VIEW_CHOICES:
+            raise ConfigError(f"views must be one of {(AUTO_VIEWS,) + VIEW_CHOICES}, got {self.views!r}")
+
+    def resolved(self, calibration: UncertaintyCalibration) -> DecodeOptions:
+        """These options with ``auto`` mode / views replaced by the decode ``calibration`` was fitted for."""
+        return replace(self, mode=calibration.decode if self.mode == AUTO else self.mode,
+                       views=calibration.views if self.views == AUTO_VIEWS else self.views)
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode}, {self.views} view{'s' if self.views > 1 else ''}"
 
 
 class Decoder:
@@ -198,8 +222,17 @@ class Decoder:
         self.anchors_route = np.asarray(anchors_route, dtype=np.float64).reshape(-1, 3)
         self.anchor_dims = anchor_dims
         self.calibration = calibration
-        self.options = DecodeOptions(mode, int(top_k), int(views))
+        self._options = DecodeOptions(mode, int(top_k), int(views)).resolved(calibration)
         self.cluster_radius_route = CLUSTER_RADIUS_SPACINGS * anchor_spacing(self.anchors_route[:, :anchor_dims])
+
+    @property
+    def options(self) -> DecodeOptions:
+        """The decode options, never ``auto``: set ones are resolved against the calibration."""
+        return self._options
+
+    @options.setter
+    def options(self, value: DecodeOptions) -> None:
+        self._options = value.resolved(self.calibration)
 
     @property
     def mode(self) -> str:
@@ -228,8 +261,8 @@ class Decoder:
         The arithmetic is numpy on the CPU: the outputs are a few hundred numbers per
         image, where per-op dispatch of torch would cost more than the maths.
         """
-        opts = options or self.options
         calib = calibration or self.calibration
+        opts = (options or self.options).resolved(calib)
         arrays = {name: _as_float64(value) for name, value in outputs.items()}
         if "logits_BN" in arrays:
             return self._decode_anchor(arrays, opts, calib)

@@ -76,9 +76,10 @@ def read_image_messages(bag: BagReader, topic: str) -> Iterator[RawImageMessage]
             for index, (conn, bag_ns, raw) in enumerate(bag.messages(connections)))
 
 
-def decode_image_message(bag: BagReader, message: RawImageMessage,
-                         size_hw: tuple[int, int] | None = None) -> DecodedMessage:
-    """Deserialize and decode one message, resized to ``size_hw`` when given. Thread-safe;
+def decode_image_message(bag: BagReader, message: RawImageMessage, size_hw: tuple[int, int] | None = None,
+                         resize: bool = True) -> DecodedMessage:
+    """Deserialize and decode one message, checked as a network input and resized to
+    ``size_hw`` when given (``resize`` False: checked only, kept at its size). Thread-safe;
     touches no shared state, so the caller counts the outcome (in order)."""
     try:
         msg = bag.deserialize(message.raw, message.msgtype)
@@ -86,7 +87,7 @@ def decode_image_message(bag: BagReader, message: RawImageMessage,
         if size_hw is not None:
             from ..core.preprocessing import check_image, resize_rgb  # here: readers need no torch
 
-            rgb = resize_rgb(check_image(rgb), size_hw)
+            rgb = resize_rgb(check_image(rgb), size_hw) if resize else check_image(rgb)
     except (ImageDecodeError, InvalidImageError, *DESERIALIZE_ERRORS) as exc:
         return DecodedMessage(message, None, str(exc))
     zero = msg.header.stamp.sec == 0 and msg.header.stamp.nanosec == 0
@@ -95,13 +96,13 @@ def decode_image_message(bag: BagReader, message: RawImageMessage,
 
 
 def iter_decoded_messages(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
-                          workers: int = 0, depth: int | None = None) -> Iterator[DecodedMessage]:
+                          workers: int = 0, depth: int | None = None, resize: bool = True) -> Iterator[DecodedMessage]:
     """The decodable messages of ``topic`` in bag order (frames resized to ``size_hw`` when
-    given), bad ones and zero stamps counted in ``stats``; ``BagTopicError`` if the topic is
+    given, as ``decode_image_message`` with ``resize``), bad ones and zero stamps counted in ``stats``; ``BagTopicError`` if the topic is
     absent or not an image. ``workers`` > 0 decodes on that many threads, at most ``depth``
     messages ahead (``data.prefetch.parallel_map``); 0 decodes on the caller's thread.
     Leaving the loop early stops the threads."""
-    decode = partial(decode_image_message, bag, size_hw=size_hw)
+    decode = partial(decode_image_message, bag, size_hw=size_hw, resize=resize)
     results = parallel_map(decode, read_image_messages(bag, topic), workers, depth, name="bag-decode")
     with closing(results):
         for result in results:
@@ -115,9 +116,9 @@ def iter_decoded_messages(bag: BagReader, topic: str, stats: FrameStats, size_hw
 
 
 def iter_bag_images(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
-                    workers: int = 0, depth: int | None = None) -> Iterator[BagFrame]:
+                    workers: int = 0, depth: int | None = None, resize: bool = True) -> Iterator[BagFrame]:
     """The decoded frames of ``iter_decoded_messages``."""
-    decoded = iter_decoded_messages(bag, topic, stats, size_hw, workers, depth)
+    decoded = iter_decoded_messages(bag, topic, stats, size_hw, workers, depth, resize)
     with closing(decoded):
         for result in decoded:
             yield result.frame  # type: ignore[misc]  # only good frames come out

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.anchors import RouteFrame
 from ..core.backend_factory import read_weights_metadata
-from ..core.decoding import DecodeOptions
+from ..core.decoding import DecodeOptions, UncertaintyCalibration
 from ..core.errors import ConfigError
 from ..core.estimate import PoseEstimate
 from ..core.gate import GateDecision, GateLimits
@@ -118,10 +118,12 @@ def localize_offline(bag: BagReader, topic: str, localizer: Localizer, batch_siz
                      stats: FrameStats, decode_workers: int = 1) -> tuple[FrameEstimates, dict[str, float]]:
     """Every decodable frame of ``topic`` through the Localizer. ``decode_workers`` threads
     decode and resize to the network input, up to two batches ahead, so the main thread
-    only stacks ready images and runs the network."""
+    only stacks ready images and runs the network. With test-time views the frames keep
+    their size: the views are cropped from the frame as received, as the node does."""
     frames = FrameEstimates()
     t0 = time.perf_counter()
-    decoded = iter_bag_images(bag, topic, stats, size_hw=localizer.image_size, workers=decode_workers,
+    decoded = iter_bag_images(bag, topic, stats, size_hw=localizer.image_size, resize=localizer.views == 1,
+                              workers=decode_workers,
                               depth=max(2 * batch_size, 2 * decode_workers))
     with closing(decoded):  # stops the decode threads on an early exit
         for batch in _batches(decoded, batch_size):
@@ -222,7 +224,7 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
                        f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
     result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
     extra: dict[str, object] = {
-        **common, "decode": localizer.decode, "top_k": localizer.top_k, "views": localizer.views,
+        **common, **_decode_fields(localizer.decoder.options),
         "device": str(localizer.device),
         "backend": localizer.backend.name, "threads": config.inference.threads,
         "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
@@ -286,7 +288,8 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, "decode": config.decoding.mode, "top_k": config.decoding.top_k, "views": config.decoding.views,
+        **common, **_decode_fields(config.decoding.resolved(
+            UncertaintyCalibration.from_dict(read_weights_metadata(config.weights)["calibration"]))),
         "device": config.inference.device, "backend": config.inference.backend,
         "threads": node_threads(config.inference),  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
@@ -297,3 +300,8 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
                           recorded_bag=recording)
     paths["node_log"] = out / "node.log"
     return result, paths, extra
+
+
+def _decode_fields(decoding: DecodeOptions) -> dict[str, object]:
+    """The decode that ran (never ``auto``), as summary.json records it."""
+    return {"decode": decoding.mode, "top_k": decoding.top_k, "views": decoding.views}

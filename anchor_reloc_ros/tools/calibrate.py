@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Runs WEIGHTS on the validation frames its training held out of DATA "
                                    "(the training set it was trained on) and writes OUT with the covariance "
                                    "calibration refitted (mixture temperature, position floor, rotation "
-                                   "model, gate limits) for the decode given (--decode, --views; the node's "
-                                   "default unless told); the weights are unchanged. `anchor-reloc train` does this "
+                                   "model, gate limits) for the decode given (--decode, --views; the one it is "
+                                   "calibrated for now unless told) and records that decode, which the node and "
+                                   "the tools then run by default (decode auto); the weights are unchanged. `anchor-reloc train` does this "
                                    "itself; use it for checkpoints from older versions.")
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
@@ -53,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     if c.agreed_position_cov is not None:
         agreed = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.agreed_position_cov)))
         print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z)")
-    print(f"on its {r.val_frames} validation frames (decode {r.decoding.mode}, {r.decoding.views} views):")
+    print(f"on its {r.val_frames} validation frames (decode {r.decoding.label}, now its default):")
     print(format_uncertainty(r.validation))
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from .inference_args import (add_decode_arguments, add_inference_arguments, decode_options_from_args,
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
                         decode_options_from_args(args), batch_size=args.batch_size,
                         plots=not args.no_plots, kitti_test_every=args.kitti_test_every)
     result, paths = evaluate(config)
-    print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={args.decode}, views={args.views}")
+    ran = json.loads(paths["summary"].read_text())   # the decode that ran (auto resolved)
+    print_summary(result, f"{args.weights} on {args.data} [{args.split}], decode={ran['decode']}, views={ran['views']}")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -11,7 +11,7 @@ from ..core.odom_check import OdomCheckConfig
 from ..core.options import add_arguments, from_args, option_specs
 from ..evaluation.out_of_scene import INSERT_EVERY, NOISE_FRAMES
 from .bag_eval import ODOM_FLAGS
-from .inference_args import add_inference_arguments
+from .inference_args import add_decode_arguments, add_inference_arguments, decode_options_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replay the split in order with its ground-truth motion as odometry through the odometry "
                         "check too, every 5th frame replaced by each other kind's frames in turn")
     add_arguments(gate, option_specs(OdomCheckConfig, only=ODOM_FLAGS))
+    add_decode_arguments(p)
     add_inference_arguments(p, InferenceOptions(device="cpu"), only=("device",))
     p.set_defaults(handler=run)
 
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
                                            report_rows, synthetic_garbage)
 
     localizer = Localizer.from_checkpoint(args.weights, device=args.device)
+    localizer.set_decode_options(decode_options_from_args(args))
+    decoding = localizer.decoder.options   # auto resolved: the decode that runs
     in_scene = dataset_frames(args.data, args.split)
     h, w = in_scene[0].shape[:2]
     others = synthetic_garbage(h, w, args.noise_frames)
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
                                   dataset_poses(args.data, args.split) if args.odometry else None)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"weights": str(args.weights), "data": str(args.data), "split": args.split,
+               "decode": decoding.mode, "top_k": decoding.top_k, "views": decoding.views,
                "limits": {s.name: getattr(limits, s.name) for s in option_specs(limits)},
                "odometry": None if odometry is None else {s.name: getattr(odometry, s.name)
                                                           for s in option_specs(odometry, only=ODOM_FLAGS)},

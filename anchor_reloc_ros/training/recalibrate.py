@@ -37,12 +37,14 @@ class Recalibration:
 def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_split: bool = False,
                 decoding: DecodeOptions = DecodeOptions()) -> Recalibration:
     """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames
-    (the checkpoint's rule, or the dataset's own val split with ``val_split``), for ``decoding``."""
+    (the checkpoint's rule, or the dataset's own val split with ``val_split``), for ``decoding``
+    (``auto``: the decode it is calibrated for now), which the new calibration records."""
     weights, data = Path(weights), Path(data)
     if weights.suffix != ".safetensors":
         raise ConfigError(f"calibrate needs a .safetensors checkpoint, got {weights} "
                           "(recalibrate first, then export to ONNX)")
     contents = load_checkpoint(weights)
+    decoding = decoding.resolved(contents.calibration)   # auto: the decode it was calibrated for so far
     meta = contents.metadata
     splits = checkpoint_train_val_frames(data, meta, val_split)
     dataset, val = splits.dataset, splits.val

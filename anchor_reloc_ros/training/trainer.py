@@ -418,9 +418,10 @@ class Trainer:
                 s = summarize_errors(*pose_errors(d.positions, d.quats_wxyz, gt_p, gt_q))
                 if s["median_translation_m"] < best:
                     best, temperature, fusion_summary = s["median_translation_m"], t, s
-        # calibrated for the node's default decode (more views: `anchor-reloc calibrate --views V`)
-        return _Validation(summary, calibrate(self.decoder, outputs, gt_p, gt_q, temperature, DecodeOptions()),
-                           fusion_summary)
+        # calibrated for argmax with one view, the decode validated here (and so the one `auto`
+        # decodes); another decode: `anchor-reloc calibrate --decode D --views V`
+        calibration = calibrate(self.decoder, outputs, gt_p, gt_q, temperature, DecodeOptions("argmax", views=1))
+        return _Validation(summary, calibration, fusion_summary)
 
     def _argmax_summary(self, outputs: dict[str, torch.Tensor], gt_p: np.ndarray, gt_q: np.ndarray
                         ) -> dict[str, float]:
