@@ -17,7 +17,8 @@ from anchor_reloc_ros.data.frames import PosedFrame
 
 
 def make_strip_dataset(root: Path, n_train: int = 16, n_test: int = 6, size: tuple[int, int] = (48, 64),
-                       seed: int = 0) -> Path:
+                       seed: int = 0, n_val: int = 0) -> Path:
+    """A Cambridge-format strip (its own val split too, drawn like the test split, when ``n_val``)."""
     rng = np.random.default_rng(seed)
     h, w = size
     pano = cv2.resize(rng.integers(0, 256, (12, 60, 3), dtype=np.uint8), (w * 10, h * 2),
@@ -43,4 +44,7 @@ def make_strip_dataset(root: Path, n_train: int = 16, n_test: int = 6, size: tup
     write_cambridge_split(root, "train", frames("train", xs, ys))
     xt = np.sort(rng.uniform(0.5, 19.5, n_test))
     write_cambridge_split(root, "test", frames("test", xt, 1.0 + 0.5 * np.sin(xt)))
+    if n_val:
+        xv = np.sort(rng.uniform(0.5, 19.5, n_val))
+        write_cambridge_split(root, "val", frames("val", xv, 1.0 + 0.5 * np.sin(xv)))
     return root

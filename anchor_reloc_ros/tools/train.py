@@ -63,6 +63,9 @@ RUN_FLAGS = (
     _flag("val_source", "validation frames: the dataset's own val split (a second walk; 'auto' uses it when "
           "present), or every --val-every-th training frame ('train')", choices=VAL_SOURCES),
     _flag("val_every", "hold out every n-th frame for validation (0 = none)"),
+    _flag("choose_decode", "when validating on the dataset's own val split (30 frames or more), pick the "
+          "decode of best.safetensors there (argmax or cluster, 1 or 4 test-time views) and calibrate it for "
+          "that decode, which the node and the tools then run by default"),
     _flag("save_half", "store fp16 weights"),
     _flag("resume", "continue the run in RUN_DIR"),
     _flag("save_every_s", "write last checkpoint + resumable state at most this often (always at the end)",

@@ -47,6 +47,7 @@ class TrainConfig:
     feature_cache_augmentations: int | None = None  # augmented copies cached with --freeze-backbone (None: auto)
     val_source: str = "auto"               # auto: the dataset's own val split if it has one, else val_every
     val_every: int = 10                    # every n-th training frame held out for validation
+    choose_decode: bool = True             # pick best.safetensors' decode on the dataset's own val split
     device: str = "auto"
     amp: bool = True                       # mixed precision on CUDA
     workers: int = 0

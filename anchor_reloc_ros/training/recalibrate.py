@@ -55,7 +55,7 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
         raise ConfigError(f"{weights} was trained without validation frames (val_every "
                           f"{meta['training']['val_every']}): nothing held out to calibrate on")
     localizer = Localizer(contents, device=device, source=str(weights))
-    outputs = _head_outputs(localizer, [str(f.image_path) for f in val], decoding.views)
+    outputs = head_outputs(localizer, [str(f.image_path) for f in val], decoding.views)
     gt_p = np.stack([f.position for f in val])
     gt_q = np.stack([f.quat_wxyz for f in val])
     new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature, decoding)
@@ -70,7 +70,7 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
 
 
 @torch.inference_mode()
-def _head_outputs(localizer: Localizer, paths: list[str], views: int, batch: int = 16) -> dict[str, np.ndarray]:
+def head_outputs(localizer: Localizer, paths: list[str], views: int, batch: int = 16) -> dict[str, np.ndarray]:
     """Raw head outputs of the images at ``paths``, their views cropped as the localizer does."""
     chunks = [localizer.run_views([read_rgb(p) for p in paths[s:s + batch]], views)
               for s in range(0, len(paths), batch)]

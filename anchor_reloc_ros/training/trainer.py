@@ -548,8 +548,20 @@ class Trainer:
             self.run_log.close()
         if self.dist.is_main and self.data.val_frames:
             self._calibrate_ood([best_path, self.out / "last.safetensors"])
+            self._choose_decode(best_path)
         self.dist.barrier()  # no rank returns before rank 0 has written the checkpoints
         return best_path
+
+    def _choose_decode(self, best_path: Path) -> None:
+        """best.safetensors' decode, chosen on the dataset's own val split (``decode_choice``)."""
+        from .decode_choice import MIN_FRAMES, choose_decode, format_choice
+
+        if not (self.config.choose_decode and self.config.head == "anchor" and self.data.val_source == "split"
+                and len(self.data.val_frames) >= MIN_FRAMES):
+            return
+        choice = choose_decode(best_path, self.config.data, str(self.device))
+        if self.progress:
+            print(format_choice(choice), flush=True)
 
     def _calibrate_ood(self, paths: list[Path]) -> None:
         """The out-of-scene bank and its validation threshold, into the written checkpoints."""
