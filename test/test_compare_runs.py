@@ -66,3 +66,16 @@ def test_bad_runs_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as exc:
         main(["compare", str(ok)])
     assert exc.value.code == 2 and "expected NAME=RUN[,RUN...]" in capsys.readouterr().err
+
+
+def test_benchmark_rows_and_compare_share_the_sample_std() -> None:
+    from anchor_reloc_ros.evaluation.benchmark import MethodResult
+    from anchor_reloc_ros.evaluation.run_comparison import mean_and_sample_std
+
+    assert mean_and_sample_std([2.0, 4.0, 6.0]) == (4.0, 2.0)
+    assert np.isnan(mean_and_sample_std([3.0])[1])
+    result = MethodResult("m")
+    for median in (1.0, 3.0):
+        result.add({"median_translation_m": median, "median_rotation_deg": 1.0, "acc_0.5m_5deg": 0.1,
+                    "acc_2m_5deg": 0.5}, latency_ms=10.0)
+    assert result.row()["median_translation_m"] == pytest.approx((2.0, 2.0 ** 0.5))   # ddof 1, not 0 (1.0)

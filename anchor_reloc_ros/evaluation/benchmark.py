@@ -8,6 +8,7 @@ k. All numbers come from evaluating through the Localizer on the test split.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -26,6 +27,7 @@ from ..training.image_cache import load_images, read_rgb
 from ..training.trainer import train
 from .minimal_fit import minimal_fit
 from .retrieval import RetrievalLocalizer, build_index
+from .run_comparison import mean_and_sample_std
 from .run_eval import EvalConfig, evaluate
 from ..core.uncertainty import COVERAGE_LEVELS
 
@@ -91,9 +93,8 @@ class MethodResult:
         return float(np.mean(self._values("median_translation_m")))
 
     def row(self) -> dict:
-        def ms(name: str) -> tuple[float, float]:
-            values = self._values(name)
-            return float(np.mean(values)), float(np.std(values))
+        def ms(name: str) -> tuple[float, float]:   # mean and sample std over seeds, as `compare`
+            return mean_and_sample_std(self._values(name))
 
         return {"method": self.name, "median_translation_m": ms("median_translation_m"),
                 "median_rotation_deg": ms("median_rotation_deg"), "acc_0.5m_5deg": ms("acc_05"),
@@ -297,7 +298,7 @@ def markdown_table(report: dict) -> str:
     for r in report["rows"]:
         t, rot = r["median_translation_m"], r["median_rotation_deg"]
         mem = f"{r['map_memory_bytes'] / 1e6:.2f} MB ({r['map_memory_note']})" if r["map_memory_bytes"] else r["map_memory_note"]
-        lines.append(f"| {r['method']} | {t[0]:.2f} ± {t[1]:.2f} | {rot[0]:.2f} ± {rot[1]:.2f} | "
+        lines.append(f"| {r['method']} | {_mean_pm(t)} | {_mean_pm(rot)} | "
                      f"{100 * r['acc_0.5m_5deg'][0]:.1f}% | {100 * r['acc_2m_5deg'][0]:.1f}% | {r['model_mb']:.1f} | "
                      f"{mem} | {r['latency_ms']:.1f} |")
     lines += honesty_table(report["rows"])
@@ -354,3 +355,9 @@ def plot_spacing(points: list[SpacingPoint], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def _mean_pm(mean_std: tuple[float, float]) -> str:
+    """``mean ± sample std``; the mean alone for one seed."""
+    mean, std = mean_std
+    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"

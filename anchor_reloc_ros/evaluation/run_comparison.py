@@ -63,6 +63,13 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def mean_and_sample_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; nan for a single value): the spread over
+    seeds that ``compare`` and ``benchmark`` both report."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
+
+
 def group_stats(name: str, runs: Sequence[Path], metrics: Sequence[str], required: bool) -> GroupStats:
     """Statistics of ``metrics`` over ``runs``. With ``required`` a metric missing from a run
     is an error naming the file; otherwise that metric is left out of the group."""
@@ -78,9 +85,8 @@ def group_stats(name: str, runs: Sequence[Path], metrics: Sequence[str], require
                 break
             values.append(value)
         else:
-            v = np.asarray(values, dtype=np.float64)
-            std = float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
-            stats[metric] = MetricStats(float(v.mean()), std, float(v.min()), float(v.max()))
+            mean, std = mean_and_sample_std(values)
+            stats[metric] = MetricStats(mean, std, float(min(values)), float(max(values)))
     return GroupStats(name, tuple(p for p, _ in summaries), stats)
 
 
