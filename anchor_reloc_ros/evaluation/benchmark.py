@@ -184,7 +184,9 @@ class Benchmark:
         self.test_images = [read_rgb(str(f.image_path)) for f in test.frames[: config.latency_frames]]
 
     def _train(self, name: str, **overrides) -> Path:
-        cfg = replace(self.base, out=self.out / "runs" / name, feature_cache=self.cache, **overrides)
+        # every row decodes with one view, as named: no decode choice on the val walk
+        cfg = replace(self.base, out=self.out / "runs" / name, feature_cache=self.cache, choose_decode=False,
+                      **overrides)
         done = cfg.out / "best.safetensors"
         if done.exists() and (cfg.out / "metrics.csv").exists():
             rows = (cfg.out / "metrics.csv").read_text().strip().splitlines()
@@ -214,14 +216,14 @@ class Benchmark:
             for run_name, alpha1, decodes in runs:
                 ckpt = self._train(run_name, head="anchor", seed=seed, alpha1=alpha1)
                 for decode, result in decodes:
-                    loc = Localizer.from_checkpoint(ckpt, device=device, decode=decode)
+                    loc = Localizer.from_checkpoint(ckpt, device=device, decode=decode, views=1)
                     result.add(self._eval(f"{run_name}_{decode}", loc),
                                _latency_ms(loc, self.test_images, self.config.latency_frames))
                     result.model_mb = ckpt.stat().st_size / 1e6
                     result.map_memory_bytes = _anchor_growth_bytes(ckpt)
                     result.map_memory_note = "grows with anchors (route length / k), not with images"
             ckpt = self._train(f"posenet_s{seed}", head="posenet", seed=seed)
-            loc = Localizer.from_checkpoint(ckpt, device=device)
+            loc = Localizer.from_checkpoint(ckpt, device=device, views=1)
             m.posenet.add(self._eval(f"posenet_s{seed}", loc), _latency_ms(loc, self.test_images,
                                                                             self.config.latency_frames))
             m.posenet.model_mb = ckpt.stat().st_size / 1e6
@@ -250,7 +252,7 @@ class Benchmark:
         contents = minimal_fit(replace(self.base, out=self.out / "runs" / f"minimal_fit_s{seed}",
                                        feature_cache=self.cache, head="anchor", seed=seed))
         self.log(f"[benchmark] fitted the minimal control in {time.perf_counter() - t0:.0f} s")
-        loc = Localizer(contents, device=self.base.device, decode=CE_DECODE)   # as the row it is compared with
+        loc = Localizer(contents, device=self.base.device, decode=CE_DECODE, views=1)   # as the row it is compared with
         result.add(self._eval(f"minimal_fit_s{seed}", loc), _latency_ms(loc, self.test_images,
                                                                          self.config.latency_frames))
         result.model_mb = sum(t.numel() * 4 for t in contents.model.state_dict().values()) / 1e6
@@ -279,7 +281,7 @@ class Benchmark:
             ckpt = self._train(f"anchor_ce_k{k}_s{seed}", head="anchor", anchor_every=k, seed=seed,
                                alpha1=self.config.ours_alpha1)
             meta = read_metadata(ckpt)
-            loc = Localizer.from_checkpoint(ckpt, device=self.base.device, decode="fusion")
+            loc = Localizer.from_checkpoint(ckpt, device=self.base.device, decode="fusion", views=1)
             s = self._eval(f"spacing_k{k}", loc)
             points.append(SpacingPoint(k, meta["model"]["num_anchors"],
                                        meta["metrics"].get("val_argmax", {}).get("median_translation_m"),

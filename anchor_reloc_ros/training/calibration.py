@@ -27,11 +27,11 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    all frames; 0 (no limit) when no std does that, i.e. when the covariance does not tell
    wrong places from right ones on validation, or when validation has no gross error.
    An earlier rule asked the kept frames for half the median error of all. It found no
-   limit for the cluster decode with 4 views on the street demo model (its median is
-   2.15 m, and the most certain half of the val walk still has 1.60 m), although that
-   half holds 3 % of the val walk's jumps of over 20 m against 18 % over all frames; the
-   gross-error rule gives 59.0 m there (and 58.7 m for argmax, where the median rule gave
-   61.5 m). On the test walk that limit keeps 74 % of the frames, 2.52 m against 2.92 m.
+   limit for the cluster decode with 4 views on the street demo model (its val-walk
+   median is 2.15 m, and the half with the smallest sigma still has 1.60 m), although
+   2.7 % of that half are jumps of over 20 m against 18.0 % of all frames; the
+   gross-error rule gives 59.0 m there (and 58.7 m for argmax, where the median rule
+   gave 61.5 m).
 5. ``right_anchor_position_cov``, the odometry check's per-estimate noise: the error second
    moment of the frames whose chosen anchor is the one nearest the truth (at least
    ``RIGHT_ANCHOR_MIN_FRAMES`` of them, else the floor; PoseNet: the floor).
