@@ -177,7 +177,8 @@ class DecodeOptions:
     thread never sees half of a change (the node swaps the whole object)."""
 
     mode: str = option(AUTO, "auto = the decode the checkpoint's covariance was calibrated for (the bundled "
-                       "street weights: cluster with 4 views; argmax for checkpoints train writes); argmax = the "
+                       "street weights: cluster with 4 views; train calibrates for argmax unless the dataset's val walk "
+                       "picks another); argmax = the "
                        "paper's most confident anchor; cluster = the place most anchor confidence agrees on "
                        "(hypotheses within 2 anchor spacings averaged); fusion = confidence-weighted fusion of "
                        "the top_k anchors", choices=(AUTO,) + DECODE_MODES, flag="--decode", ros_name="decode")
