@@ -208,6 +208,10 @@ class DecodeOptions:
     def label(self) -> str:
         return f"{self.mode}, {self.views} view{'s' if self.views > 1 else ''}"
 
+    def summary_fields(self) -> dict[str, object]:
+        """The decode as ``summary.json`` records it (resolve ``auto`` first: the decode that ran)."""
+        return {"decode": self.mode, "top_k": self.top_k, "views": self.views}
+
 
 class Decoder:
     """Decodes head outputs for one trained model (its route frame and anchors).

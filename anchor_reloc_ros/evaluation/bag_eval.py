@@ -224,7 +224,7 @@ def _offline(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
                        f"({stats.messages} messages, {stats.bad} bad: {'; '.join(stats.bad_reasons)})")
     result, kept, no_gt = match_ground_truth(frames, traj, config.max_dt, localizer.anchors_world)
     extra: dict[str, object] = {
-        **common, **_decode_fields(localizer.decoder.options),
+        **common, **localizer.decoder.options.summary_fields(),
         "device": str(localizer.device),
         "backend": localizer.backend.name, "threads": config.inference.threads,
         "decode_workers": config.decode_workers, "frames_localized": len(frames.estimates),
@@ -288,8 +288,8 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, **_decode_fields(config.decoding.resolved(
-            UncertaintyCalibration.from_dict(read_weights_metadata(config.weights)["calibration"]))),
+        **common, **config.decoding.resolved(
+            UncertaintyCalibration.from_dict(read_weights_metadata(config.weights)["calibration"])).summary_fields(),
         "device": config.inference.device, "backend": config.inference.backend,
         "threads": node_threads(config.inference),  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
@@ -301,7 +301,3 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     paths["node_log"] = out / "node.log"
     return result, paths, extra
 
-
-def _decode_fields(decoding: DecodeOptions) -> dict[str, object]:
-    """The decode that ran (never ``auto``), as summary.json records it."""
-    return {"decode": decoding.mode, "top_k": decoding.top_k, "views": decoding.views}

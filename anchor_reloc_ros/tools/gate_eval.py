@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
 
     localizer = Localizer.from_checkpoint(args.weights, device=args.device)
     localizer.set_decode_options(decode_options_from_args(args))
-    decoding = localizer.decoder.options   # auto resolved: the decode that runs
     in_scene = dataset_frames(args.data, args.split)
     h, w = in_scene[0].shape[:2]
     others = synthetic_garbage(h, w, args.noise_frames)
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                                   dataset_poses(args.data, args.split) if args.odometry else None)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"weights": str(args.weights), "data": str(args.data), "split": args.split,
-               "decode": decoding.mode, "top_k": decoding.top_k, "views": decoding.views,
+               **localizer.decoder.options.summary_fields(),   # auto resolved: the decode that ran
                "limits": {s.name: getattr(limits, s.name) for s in option_specs(limits)},
                "odometry": None if odometry is None else {s.name: getattr(odometry, s.name)
                                                           for s in option_specs(odometry, only=ODOM_FLAGS)},
