@@ -45,3 +45,11 @@ def view_images(images: Sequence[np.ndarray], views: int) -> list[np.ndarray]:
         h, w = image.shape[:2]
         out.extend(np.ascontiguousarray(image[rows, cols]) for rows, cols in view_windows(h, w, views))
     return out
+
+
+def first_views(rows: np.ndarray, views_in: int, views: int) -> np.ndarray:
+    """Of frame-major rows with ``views_in`` views per frame, each frame's first ``views`` rows
+    (the same as running those views alone: view 0 the frame, then the crops in order)."""
+    if views > views_in or len(rows) % views_in:
+        raise ValueError(f"cannot take {views} of {views_in} views from {len(rows)} rows")
+    return rows.reshape(len(rows) // views_in, views_in, *rows.shape[1:])[:, :views].reshape(-1, *rows.shape[1:])

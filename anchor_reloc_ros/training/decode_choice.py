@@ -25,6 +25,7 @@ import numpy as np
 from ..core.checkpoint import load_checkpoint
 from ..core.decoding import DecodeOptions
 from ..core.localizer import Localizer
+from ..core.test_time_views import first_views
 from .prepare import checkpoint_train_val_frames
 from .recalibrate import Recalibration, head_outputs, recalibrate
 
@@ -42,8 +43,10 @@ class DecodeChoice:
     recalibration: Recalibration | None  # None when argmax with one view stays
 
 
-def score_decodes(weights: Path, data: Path, device: str = "cpu") -> dict[str, float]:
-    """Median validation translation error of each candidate (the dataset's own val split)."""
+def score_decodes(weights: Path, data: Path, device: str = "cpu"
+                  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Median validation translation error of each candidate (the dataset's own val split),
+    and the ``MAX_VIEWS``-view head outputs they were decoded from."""
     contents = load_checkpoint(Path(weights))
     val = checkpoint_train_val_frames(Path(data), contents.metadata, val_split=True).val
     localizer = Localizer(contents, device=device, source=str(weights))
@@ -51,23 +54,26 @@ def score_decodes(weights: Path, data: Path, device: str = "cpu") -> dict[str, f
     gt = np.stack([f.position for f in val])
     medians = {}
     for options in CANDIDATES:
-        rows = outputs if options.views == MAX_VIEWS else \
-            {k: v.reshape(len(val), MAX_VIEWS, *v.shape[1:])[:, :options.views].reshape(-1, *v.shape[1:])
-             for k, v in outputs.items()}
-        decoded = localizer.decoder.decode(rows, options)
+        decoded = localizer.decoder.decode(_views(outputs, options.views), options)
         medians[options.label] = float(np.median(np.linalg.norm(decoded.positions - gt, axis=1)))
-    return medians
+    return medians, outputs
 
 
 def choose_decode(weights: Path, data: Path, device: str = "cpu") -> DecodeChoice:
     """Score the candidates on ``data``'s val split and recalibrate ``weights`` in place for
-    the best (see the module doc). The caller checks that the split exists and is large enough."""
-    medians = score_decodes(weights, data, device)
+    the best (see the module doc), from the same network pass. The caller checks that the
+    split exists and is large enough."""
+    medians, outputs = score_decodes(weights, data, device)
     baseline = CANDIDATES[0]
     best = min(CANDIDATES, key=lambda o: medians[o.label])
     if medians[best.label] > (1.0 - MIN_GAIN) * medians[baseline.label]:
         return DecodeChoice(baseline, medians, None)
-    return DecodeChoice(best, medians, recalibrate(weights, data, weights, device, val_split=True, decoding=best))
+    return DecodeChoice(best, medians, recalibrate(weights, data, weights, device, val_split=True, decoding=best,
+                                                   outputs=_views(outputs, best.views)))
+
+
+def _views(outputs: dict[str, np.ndarray], views: int) -> dict[str, np.ndarray]:
+    return {k: first_views(v, MAX_VIEWS, views) for k, v in outputs.items()}
 
 
 def format_choice(choice: DecodeChoice) -> str:

@@ -35,10 +35,12 @@ class Recalibration:
 
 
 def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_split: bool = False,
-                decoding: DecodeOptions = DecodeOptions()) -> Recalibration:
+                decoding: DecodeOptions = DecodeOptions(),
+                outputs: dict[str, np.ndarray] | None = None) -> Recalibration:
     """Write ``out``: ``weights`` with its calibration refitted on ``data``'s validation frames
     (the checkpoint's rule, or the dataset's own val split with ``val_split``), for ``decoding``
-    (``auto``: the decode it is calibrated for now), which the new calibration records."""
+    (``auto``: the decode it is calibrated for now), which the new calibration records.
+    ``outputs``: those frames' raw head outputs for ``decoding.views``, when already computed."""
     weights, data = Path(weights), Path(data)
     if weights.suffix != ".safetensors":
         raise ConfigError(f"calibrate needs a .safetensors checkpoint, got {weights} "
@@ -55,7 +57,8 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
         raise ConfigError(f"{weights} was trained without validation frames (val_every "
                           f"{meta['training']['val_every']}): nothing held out to calibrate on")
     localizer = Localizer(contents, device=device, source=str(weights))
-    outputs = head_outputs(localizer, [str(f.image_path) for f in val], decoding.views)
+    if outputs is None:
+        outputs = head_outputs(localizer, [str(f.image_path) for f in val], decoding.views)
     gt_p = np.stack([f.position for f in val])
     gt_q = np.stack([f.quat_wxyz for f in val])
     new = calibrate(localizer.decoder, outputs, gt_p, gt_q, contents.calibration.temperature, decoding)
