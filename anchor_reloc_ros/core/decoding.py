@@ -177,11 +177,11 @@ class DecodeOptions:
     thread never sees half of a change (the node swaps the whole object)."""
 
     mode: str = option(AUTO, "auto = the decode the checkpoint's covariance was calibrated for (the bundled "
-                       "street weights: cluster with 4 views; train calibrates for argmax unless the dataset's val walk "
-                       "picks another); argmax = the "
-                       "paper's most confident anchor; cluster = the place most anchor confidence agrees on "
-                       "(hypotheses within 2 anchor spacings averaged); fusion = confidence-weighted fusion of "
-                       "the top_k anchors", choices=(AUTO,) + DECODE_MODES, flag="--decode", ros_name="decode")
+                       "street weights: cluster with 4 views; train calibrates for argmax unless the dataset's "
+                       "val walk picks another); argmax = the paper's most confident anchor; cluster = the place "
+                       "most anchor confidence agrees on (hypotheses within 2 anchor spacings averaged); fusion = "
+                       "confidence-weighted fusion of the top_k anchors", choices=(AUTO,) + DECODE_MODES,
+                       flag="--decode", ros_name="decode")
     top_k: int = option(3, "Anchors used by the fusion decoder and reported in AnchorDebug", range=(1, 1000),
                         metavar="K")
     views: int = option(AUTO_VIEWS, "Test-time views per frame, pooled: 1 = the frame, 2 = + its centre crop, "

@@ -98,8 +98,8 @@ def decode_image_message(bag: BagReader, message: RawImageMessage, size_hw: tupl
 def iter_decoded_messages(bag: BagReader, topic: str, stats: FrameStats, size_hw: tuple[int, int] | None = None,
                           workers: int = 0, depth: int | None = None, resize: bool = True) -> Iterator[DecodedMessage]:
     """The decodable messages of ``topic`` in bag order (frames resized to ``size_hw`` when
-    given, as ``decode_image_message`` with ``resize``), bad ones and zero stamps counted in ``stats``; ``BagTopicError`` if the topic is
-    absent or not an image. ``workers`` > 0 decodes on that many threads, at most ``depth``
+    given, as ``decode_image_message`` with ``resize``), bad ones and zero stamps counted in
+    ``stats``; ``BagTopicError`` if the topic is absent or not an image. ``workers`` > 0 decodes on that many threads, at most ``depth``
     messages ahead (``data.prefetch.parallel_map``); 0 decodes on the caller's thread.
     Leaving the loop early stops the threads."""
     decode = partial(decode_image_message, bag, size_hw=size_hw, resize=resize)

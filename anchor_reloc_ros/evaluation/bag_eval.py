@@ -193,9 +193,8 @@ def write_outputs(config: BagEvalConfig, result: EvaluationResult, frames: Frame
     return paths
 
 
-def anchors_from_weights(weights: Path) -> np.ndarray:
+def anchors_from_metadata(meta: dict) -> np.ndarray:
     """World anchor positions from a checkpoint's (or ONNX export's) metadata (no model load)."""
-    meta = read_weights_metadata(weights)
     route = np.asarray(meta.get("anchors", {}).get("positions_route", []), dtype=np.float64).reshape(-1, 3)
     return RouteFrame.from_dict(meta["route_frame"]).to_world(route) if len(route) else np.zeros((0, 3))
 
@@ -276,7 +275,8 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
           ) -> tuple[EvaluationResult, dict[str, Path], dict[str, object]]:
     from ..ros.bag_replay import LiveOptions, node_threads, replay_live  # rclpy only when asked for
 
-    anchors = anchors_from_weights(config.weights)
+    meta = read_weights_metadata(config.weights)   # the node loads the model; here only its anchors and decode
+    anchors = anchors_from_metadata(meta)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     recording = _fresh_output_bag(out / "estimates_bag")
@@ -288,8 +288,7 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
     answered = np.isfinite(result.translation_error)
     processed = summarize_errors(result.translation_error[answered], result.rotation_error[answered])
     extra: dict[str, object] = {
-        **common, **config.decoding.resolved(
-            UncertaintyCalibration.from_dict(read_weights_metadata(config.weights)["calibration"])).summary_fields(),
+        **common, **config.decoding.resolved(UncertaintyCalibration.from_dict(meta["calibration"])).summary_fields(),
         "device": config.inference.device, "backend": config.inference.backend,
         "threads": node_threads(config.inference),  # as given to the node
         "rate_factor": config.rate, "frames_localized": len(run.estimates), "frames_without_gt": no_gt,
@@ -300,4 +299,3 @@ def _live(config: BagEvalConfig, traj: Trajectory, common: dict[str, object]
                           recorded_bag=recording)
     paths["node_log"] = out / "node.log"
     return result, paths, extra
-

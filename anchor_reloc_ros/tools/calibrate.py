@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "calibration refitted (mixture temperature, position floor, rotation "
                                    "model, gate limits) for the decode given (--decode, --views; the one it is "
                                    "calibrated for now unless told) and records that decode, which the node and "
-                                   "the tools then run by default (decode auto); the weights are unchanged. `anchor-reloc train` does this "
-                                   "itself; use it for checkpoints from older versions.")
+                                   "the tools then run by default (decode auto); the weights are unchanged. "
+                                   "`anchor-reloc train` does this itself; use it for checkpoints from older "
+                                   "versions.")
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
     p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
