@@ -18,7 +18,7 @@ from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
 from anchor_reloc_ros.core.frame_gate import FrameGate
 from anchor_reloc_ros.core.gate import GateLimits, PoseGate
 from anchor_reloc_ros.core.odom_check import OdomCheckConfig
-from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, uncertainty_summary
+from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, spearman, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training import calibration
 from anchor_reloc_ros.training.calibration import GATE_GROSS_RATIO, GATE_MIN_KEPT, calibrate, gate_std_limit
@@ -106,20 +106,32 @@ def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right()
     # right-anchor frames and few wrong ones: a covariance far below the mixture's, honest on them
     d = _decoder(calib).decode(outputs)
     right = d.anchor_index == np.argmin(np.abs(truth[:, None, 0] - ANCHORS[None, :, 0]), axis=1)
-    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), calib.right_anchor_position_cov)
-    off = GateLimits(max_ood_score=0.0, max_position_std_factor=0.0)
-    published = np.array([gate.judge(est, est.transform(), transform_from_pq(t, gq), off).passed
-                          for est, t, gq in zip(d.estimates(ANCHORS, 0.0), truth, gt_q)])
+    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), calib.right_anchor_position_cov,
+                     calib.agreed_position_cov, calib.agreed_residual_gain)
+    off = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std_factor=0.0)   # as calibrated
+    decisions = [gate.judge(est, est.transform(), transform_from_pq(t, gq), off)
+                 for est, t, gq in zip(d.estimates(ANCHORS, 0.0), truth, gt_q)]
+    published = np.array([decision.passed for decision in decisions])
     assert published[right].mean() >= 0.9 and published[~right].mean() < 0.3
     assert np.trace(calib.agreed_position_cov) < 0.25 * np.median(np.trace(d.covariances[:, :3, :3], axis1=1, axis2=2))
-    nees = position_nees((d.positions - truth)[published], np.tile(calib.agreed_position_cov, (published.sum(), 1, 1)))
+    # each agreed pose's covariance grows with its distance from the place its agreeing
+    # estimates give (the vote residual): it ranks the errors, and no level is optimistic
+    assert calib.agreed_residual_gain > 0
+    agreed = np.array([gate.agreed_position_cov(decision.vote_residual) for decision in decisions if decision.passed])
+    errors = (d.positions - truth)[published]
+    nees = position_nees(errors, agreed * (1 + 1e-9))   # the fit puts a frame on a level's boundary
     assert all(coverage(nees)[level] >= level for level in COVERAGE_LEVELS)
+    assert spearman(np.trace(agreed, axis1=1, axis2=2), np.linalg.norm(errors, axis=1)) > 0.5
     again = UncertaintyCalibration.from_dict(calib.to_dict())
     np.testing.assert_allclose(again.right_anchor_position_cov, calib.right_anchor_position_cov)
     np.testing.assert_allclose(again.agreed_position_cov, calib.agreed_position_cov)
+    assert again.agreed_residual_gain == calib.agreed_residual_gain
     old = UncertaintyCalibration.from_dict({"position_cov": (np.eye(3) * 9).tolist(), "rotation_var": 0.01,
                                             "temperature": 1.0})
     assert old.right_anchor_position_cov is None and old.agreed_position_cov is None
+    assert old.agreed_residual_gain == 0.0          # before it: the agreed covariance alone
+    with pytest.raises(ValueError, match="agreed_residual_gain"):
+        replace(calib, agreed_residual_gain=-1.0)
     np.testing.assert_array_equal(old.odometry_check_cov(), np.eye(3) * 9)   # before it: the floor
 
 

@@ -76,6 +76,18 @@ def test_odometry_check_publishes_what_the_window_agrees_on_and_rejects_a_jump()
     assert _votes(check, [9.0], [109.0]) == [True]
 
 
+def test_an_accepted_estimate_carries_its_residual_to_the_place_its_agreeing_estimates_give() -> None:
+    check = OdomConsistency(OdomCheckConfig(window_frames=10, min_agreeing=2), np.eye(3) * 0.25)
+    assert _votes(check, [0.0, 1.4], [0.0, 1.0]) == [False, False]
+    verdict = check.check(_pose(1.7, 0.3), _pose(2.0))     # carried: 0 -> 2.0, 1.4 -> 2.4
+    assert verdict.accepted
+    # their inverse-variance mean: 0.25 m^2 each, plus 5 % drift over the 2 m / 1 m since, plus 0.2 m
+    w = 1.0 / (0.25 + (0.05 * np.array([2.0, 1.0])) ** 2 + 0.2 ** 2)
+    np.testing.assert_allclose(verdict.residual, [1.7 - (w @ [2.0, 2.4]) / w.sum(), 0.3, 0.0])
+    rejected = check.check(_pose(40.0), _pose(3.0))
+    assert not rejected.accepted and all(math.isnan(v) for v in rejected.residual)
+
+
 def test_odometry_check_recovers_from_a_kidnapping_when_the_new_place_outnumbers_the_old() -> None:
     check = OdomConsistency(OdomCheckConfig(window_frames=8, min_agreeing=1), np.eye(3) * 0.25)
     assert _votes(check, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0]) == [False, True, True]
@@ -110,15 +122,18 @@ def test_frame_gate_votes_only_with_estimates_that_passed_and_drops_the_calibrat
     wide = _estimate(0.1, std_m=50.0)          # far over the calibrated 1 m std limit
     assert not gate.judge(wide, _pose(0.0), _pose(0.0), GateLimits()).passed      # nobody to agree yet
     assert gate.judge(wide, _pose(1.0), _pose(1.0), GateLimits()).passed          # the vote replaces it
-    assert not gate.judge(wide, _pose(2.0), _pose(2.0), GateLimits(max_position_std=3.0)).passed  # explicit
+    # an explicit limit judges the covariance that would be published (here the estimate's own:
+    # this gate has no agreed covariance); the estimate still votes
+    explicit = gate.judge(wide, _pose(2.0), _pose(2.0), GateLimits(max_position_std=3.0))
+    assert not explicit.passed and explicit.reason.startswith("uncertain: agreed position std 50.00 m > 3 m")
     jump = gate.judge(_estimate(0.1), _pose(50.0), _pose(3.0), GateLimits())
-    assert not jump.passed and jump.reason.startswith("odom_check: 0 of the other 2")
+    assert not jump.passed and jump.reason.startswith("odom_check: 0 of the other 3")
     assert gate.judge(_estimate(0.1), _pose(50.0), None, GateLimits()).passed    # no odometry: no vote ...
     assert not gate.judge(wide, _pose(4.0), None, GateLimits()).passed          # ... and the std test again
     out = gate.judge(_estimate(0.9), _pose(4.0), _pose(4.0), GateLimits())
     assert out.reason.startswith("out_of_scene")
-    # the window holds 0, 1 and the jump (not the frames that failed the gate): 2 agree with x = 5
-    assert gate.odom.check(_pose(5.0), _pose(5.0)).agreeing == 2
+    # the window holds 0, 1, 2 and the jump (not the frames that failed the scene test): 3 agree with x = 5
+    assert gate.odom.check(_pose(5.0), _pose(5.0)).agreeing == 3
 
 
 def test_agreed_poses_get_the_agreed_position_block_in_the_camera_and_the_base_frame() -> None:
@@ -141,6 +156,13 @@ def test_agreed_poses_get_the_agreed_position_block_in_the_camera_and_the_base_f
     _, base = camera_to_base(T_cam, est.covariance, T_cam_base)
     _, expected = camera_to_base(T_cam, swapped, T_cam_base)
     np.testing.assert_allclose(gate.published_covariance(base, est.covariance, second), expected, atol=1e-12)
+    # with a residual gain, a pose 2 m from where its agreeing estimates put it is that much wider
+    gained = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=4, min_agreeing=1), np.eye(3), agreed, 1.5)
+    off_place = replace(second, vote_residual=(2.0, 0.0, 0.0))
+    expected_block = agreed + 1.5 * np.diag([4.0, 0.0, 0.0])
+    np.testing.assert_allclose(gained.published_covariance(est.covariance, est.covariance, off_place)[:3, :3],
+                               expected_block)
+    np.testing.assert_allclose(gained.published_covariance(est.covariance, est.covariance, second)[:3, :3], agreed)
 
 
 def test_re_decoding_publishes_the_hypothesis_near_the_agreed_place() -> None:
@@ -151,6 +173,7 @@ def test_re_decoding_publishes_the_hypothesis_near_the_agreed_place() -> None:
     alternatives = np.array([[-60.0, 0.0, 0.0], [3.2, 0.0, 0.0], [90.0, 0.0, 0.0]])
     verdict = check.check(_pose(43.0), _pose(3.0), alternatives)
     assert verdict.accepted and verdict.chosen == 1
+    np.testing.assert_allclose(verdict.residual, [0.2, 0.0, 0.0], atol=1e-12)   # 3.2 vs the place, x = 3
     assert not check.check(_pose(44.0), _pose(4.0), alternatives + 20.0).accepted    # none near: withheld
     # the window kept the argmax estimates (43, 44), not the re-decoded one: they agree with each other
     # only, so the place is still x = odometry, and they never outvote it

@@ -91,6 +91,9 @@ class UncertaintyCalibration:
     # m^2: the position covariance published for an estimate the odometry vote agreed on, fitted
     # on the validation frames the vote (ground-truth motion as odometry) agreed on; None: none
     agreed_position_cov: np.ndarray | None = None
+    # published for an agreed estimate: agreed_position_cov + this x r r^T, r its vote residual
+    # (core.frame_gate); 0 in checkpoints calibrated before it
+    agreed_residual_gain: float = 0.0
     decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
     views: int = 1
 
@@ -104,6 +107,8 @@ class UncertaintyCalibration:
                 raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
         if not float(self.rotation_entropy_gain) >= 0:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
+        if not float(self.agreed_residual_gain) >= 0:
+            raise ValueError(f"calibration agreed_residual_gain must be >= 0, got {self.agreed_residual_gain}")
         if not float(self.position_std_limit) >= 0:
             raise ValueError(f"calibration position_std_limit must be >= 0, got {self.position_std_limit}")
         for name in OPTIONAL_COVARIANCES:
@@ -121,6 +126,7 @@ class UncertaintyCalibration:
                 "uncertainty_temperature": float(self.uncertainty_temperature),
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
+                "agreed_residual_gain": float(self.agreed_residual_gain),
                 "decode": self.decode, "views": int(self.views),
                 **{name: getattr(self, name).tolist() for name in OPTIONAL_COVARIANCES
                    if getattr(self, name) is not None}}
@@ -134,6 +140,7 @@ class UncertaintyCalibration:
                                       float(d.get("position_std_limit", 0.0)),
                                       **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
                                          for name in OPTIONAL_COVARIANCES},
+                                      agreed_residual_gain=float(d.get("agreed_residual_gain", 0.0)),
                                       decode=str(d.get("decode", "argmax")), views=int(d.get("views", 1)))
 
 

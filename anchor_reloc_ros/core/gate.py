@@ -41,12 +41,13 @@ class GateLimits:
         "weights without an out-of-scene calibration; 0 = off", range=(0.0, 1.0))
     max_position_std: float = option(
         0.0, "Gate: withhold estimates whose largest position standard deviation (sqrt of the "
-        "largest eigenvalue of the position covariance) exceeds this (m); 0 = off", range=(0.0, 1.0e6))
+        "largest eigenvalue of the position covariance that would be published: with the odometry vote "
+        "agreeing, the agreed one) exceeds this (m); 0 = off", range=(0.0, 1.0e6))
     max_position_std_factor: float = option(
-        1.0, "Gate: the same test at this multiple of the checkpoint's validation-calibrated std limit "
-        "(the largest std at which the validation frames kept, at least 25 %, have at most half the "
-        "median error of all; none when no std does that, or the checkpoint predates it); 0 = off "
-        "(the smaller limit applies when both are set)", range=(0.0, 1000.0))
+        1.0, "Gate: the same test, on the estimate's own covariance, at this multiple of the checkpoint's "
+        "validation-calibrated std limit (the largest std at which the validation frames kept, at least "
+        "25 %, hold at most half the share of gross errors of all; none when no std does that, or the "
+        "checkpoint predates it); 0 = off (the smaller limit applies when both are set)", range=(0.0, 1000.0))
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class GateDecision:
                               # the calibrated agreed one, see FrameGate.published_covariance)
     redecoded_anchor: int = -1    # the vote chose this anchor's hypothesis instead of the argmax's
     position_shift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, map frame: published - estimated
+    # agreed: the published position minus the place the agreeing estimates put it (m, map frame)
+    vote_residual: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def position_std(covariance_6x6: np.ndarray) -> float:

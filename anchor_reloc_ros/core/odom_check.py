@@ -20,10 +20,15 @@ with (ties: the newest). A run of wrong anchors shorter than the right cluster i
 rejected; after a kidnapping the new place wins once its estimates outnumber the old
 ones in the window (at most about ``window_frames / 2`` frames).
 
+An accepted estimate's ``residual`` is its position minus the consensus of the carried
+positions that agree with it (their inverse-variance mean, the older ones carrying more
+odometry error): an independent look at its error, since the
+estimates it agrees with saw other images (``core.frame_gate`` widens its covariance by it).
+
 Re-decoding: when the estimate disagrees but the window agrees on a place (at least
 ``min_agreeing`` estimates), the network's other hypotheses are tried. The one of the
 ``redecode_top_k`` most confident anchors nearest the place the window predicts (the
-mean of the agreeing estimates, carried to now) is published instead, if it is within
+consensus of the agreeing estimates, carried to now) is published instead, if it is within
 ``threshold``. The window keeps the network's own (argmax) estimate, so the vote stays
 independent evidence and cannot confirm itself. A re-decoded pose lands on the predicted
 place by construction, so the vote is no evidence that the frame shows the scene at all:
@@ -93,6 +98,9 @@ class OdomVerdict:
     distance: float            # Mahalanobis distance to the most agreed-with estimate (nan: none)
     agreeing: int              # other estimates in the window that agree with this one
     chosen: int = -1           # accepted by re-decoding: the index into ``alternatives``; else -1
+    # accepted: the published position minus the mean of the carried estimates it agrees with
+    # (re-decoded: of those agreeing on the place), m, map frame; nan when not accepted
+    residual: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -134,14 +142,18 @@ class OdomConsistency:
         own = int(support[-1])
         distance = float(d[-1, best]) if best != n - 1 else (0.0 if own else math.nan)
         if own >= m and agree[-1, best]:
-            return OdomVerdict(True, "", distance, own)
+            others = agree[-1].copy()
+            others[-1] = False
+            residual = carried[-1] - self._consensus(carried, travelled, others)
+            return OdomVerdict(True, "", distance, own, residual=_vector(residual))
         if support[best] >= m and alternatives is not None and len(alternatives) and self.config.redecode_top_k > 1:
-            place = carried[agree[best]].mean(axis=0)       # where the agreeing estimates put the robot now
+            place = self._consensus(carried, travelled, agree[best])   # where the agreeing ones put it now
             candidates = np.asarray(alternatives, dtype=np.float64).reshape(-1, 3)[:self.config.redecode_top_k]
             to_place = self._distances(candidates - place, np.full(len(candidates), travelled[best]))
             nearest = int(np.argmin(to_place))
             if to_place[nearest] <= self.config.threshold:
-                return OdomVerdict(True, "", float(to_place[nearest]), own, nearest)
+                return OdomVerdict(True, "", float(to_place[nearest]), own, nearest,
+                                   _vector(candidates[nearest] - place))
         if own < m:
             return OdomVerdict(False, f"odom_check: {own} of the other {n - 1} recent estimates agree "
                                       f"(need {m})", distance, own)
@@ -155,8 +167,19 @@ class OdomConsistency:
         travelled = np.linalg.norm(np.array([f.odom_position for f in self._window]) - T_odom_base_now[:3, 3], axis=1)
         return carried, travelled
 
+    def _consensus(self, carried: np.ndarray, travelled: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """The inverse-variance mean of the ``members`` carried positions: each weighs
+        1 / (mean variance of C + the odometry's variance over the distance since it)."""
+        c = self.config
+        w = 1.0 / (self._variances.mean() + (c.drift_per_m * travelled[members]) ** 2 + c.noise_floor_m ** 2)
+        return (w[:, None] * carried[members]).sum(axis=0) / w.sum()
+
     def _distances(self, r: np.ndarray, travelled: np.ndarray) -> np.ndarray:
         """Mahalanobis length of each ``r`` (..., 3) under S = 2 C + q(travelled) I."""
         c = self.config
         q = (c.drift_per_m * travelled) ** 2 + c.noise_floor_m ** 2
         return np.sqrt(np.sum((r @ self._axes) ** 2 / (2.0 * self._variances + q[..., None]), axis=-1))
+
+
+def _vector(v: np.ndarray) -> tuple[float, float, float]:
+    return float(v[0]), float(v[1]), float(v[2])
