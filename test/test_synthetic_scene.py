@@ -161,6 +161,24 @@ def test_val_walk_is_shifted_like_test_and_leaves_train_and_test_unchanged(tmp_p
         plan_scene(SceneConfig(preset="street", out_dir=tmp_path, val_frames=1))
 
 
+def test_a_walk_seed_draws_other_held_out_walks_through_the_same_scene(tmp_path: Path) -> None:
+    base = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5))
+    other = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5, walk_seed=1))
+    again = plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5, walk_seed=1))
+    np.testing.assert_array_equal(other.layout.test_occluders, base.layout.test_occluders)   # the same scene
+    (b_train, b_test, b_val), (o_train, o_test, o_val) = base.splits, other.splits
+    np.testing.assert_array_equal(o_train.walk.positions, b_train.walk.positions)          # the same training
+    assert o_train.lighting == b_train.lighting
+    for b, o in ((b_test, o_test), (b_val, o_val)):
+        assert len(o.walk) == len(b.walk) and o.groups == b.groups
+        assert np.abs(o.walk.positions - b.walk.positions).max() > 0.5                   # another path ...
+        assert o.lighting.sun_dir != b.lighting.sun_dir                                  # ... in another light
+    for a, b in zip(again.splits, other.splits):                                          # deterministic
+        np.testing.assert_array_equal(a.walk.positions, b.walk.positions)
+    assert plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5, walk_seed=2)).splits[1].lighting \
+        != o_test.lighting
+
+
 @needs_egl
 def test_test_only_occluders_show_up_in_test_frames(small_plan: generate.ScenePlan) -> None:
     plan = small_plan

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", choices=PRESET_NAMES, default="street", help="scene kind (default: street)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (new, empty or an earlier scene)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed and size give the same bytes")
+    parser.add_argument("--walk-seed", type=int, default=None,
+                        help="draw other test and val walks (paths and light) through the same scene, after "
+                             "the same train walk: more held-out walks for a model trained on --seed's scene")
     parser.add_argument("--size", default="320x240", help="image size WxH (default 320x240)")
     parser.add_argument("--train-frames", type=int, default=None, help="train frames (preset default if omitted)")
     parser.add_argument("--test-frames", type=int, default=None, help="test frames (preset default if omitted)")
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     config = SceneConfig(preset=args.preset, out_dir=args.out, seed=args.seed, width=width, height=height,
                          train_frames=args.train_frames, test_frames=args.test_frames, val_frames=args.val_frames,
-                         samples=args.samples)
+                         samples=args.samples, walk_seed=args.walk_seed)
     root = make_scene(config, log=lambda msg: print(msg, file=sys.stderr))
     print(root)
     return 0

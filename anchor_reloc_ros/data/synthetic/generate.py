@@ -46,6 +46,9 @@ class SceneConfig:
     test_frames: int | None = None
     val_frames: int | None = None  # None: half the test walk's frames (at least 2); 0: no val walk
     samples: int = 4  # MSAA samples per pixel
+    # None: the seed's own test and val walks. Else new ones (walks and their light) drawn from
+    # (seed, walk_seed) through the same scene, after the same training walk: more held-out walks.
+    walk_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,15 @@ def _shifted_light(rng: np.random.Generator, preset: Preset, train_light: Lighti
 
 
 def _plan_splits(rngs: list[np.random.Generator], preset: Preset, layout: SceneLayout,
-                 n_train: int, n_test: int, n_val: int) -> list[SplitPlan]:
+                 n_train: int, n_test: int, n_val: int, walk_seed: int | None, seed: int) -> list[SplitPlan]:
     # The val walk draws from its own generator, so train and test are identical with or without it.
     r_train, r_test, r_light, r_val = rngs
     style = preset.lighting
     train_light = style.sample(r_light)
     test_light = _shifted_light(r_light, preset, train_light)
+    if walk_seed is not None:   # other held-out walks: their own generators, the same training pass
+        r_test, r_val = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, walk_seed]).spawn(2))
+        test_light = _shifted_light(r_test, preset, train_light)
     train = sample_walk(r_train, layout.route, layout.train_s, n_train, preset.train_style,
                         layout.lateral_limit, TRAIN_T0)
     test = sample_walk(r_test, layout.route, layout.test_s, n_test, preset.test_style,
@@ -137,7 +143,7 @@ def plan_scene(config: SceneConfig) -> ScenePlan:
     textures = build_textures(rng_tex)
     layout = preset.build(rng_layout, textures)
     camera = PinholeCamera.from_hfov(config.width, config.height, preset.hfov_deg)
-    splits = _plan_splits(rng_walks, preset, layout, n_train, n_test, n_val)
+    splits = _plan_splits(rng_walks, preset, layout, n_train, n_test, n_val, config.walk_seed, config.seed)
     return ScenePlan(config, camera, textures, layout, preset, splits)
 
 
@@ -185,7 +191,8 @@ def _scene_info(plan: ScenePlan, seconds: float) -> dict:
         }
     return {
         "generator": "anchor_reloc_ros.data.synthetic", "generator_version": GENERATOR_VERSION,
-        "preset": config.preset, "seed": config.seed, "size": [config.width, config.height],
+        "preset": config.preset, "seed": config.seed, "walk_seed": config.walk_seed,
+        "size": [config.width, config.height],
         "counts": {split.name: len(split.walk) for split in plan.splits},
         "route_length_m": float(route_length), "route_closed": layout.route.closed,
         "world_up_axis": "z", "units": "metres",
