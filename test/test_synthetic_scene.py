@@ -220,6 +220,15 @@ def test_indoor_presets_render(preset: str, tmp_path: Path) -> None:
     assert cv2.imread(str(dataset.frames[1].image_path)).std() > 10.0
 
 
+@needs_egl
+def test_a_relative_output_folder_gives_a_readable_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = make_scene(SceneConfig(preset="street", out_dir=Path("out") / "scene", width=32, height=24, train_frames=2, test_frames=2,
+                                  val_frames=0))
+    dataset = read_cambridge(Path("out") / "scene", "test")     # image paths relative to the scene folder
+    assert root == tmp_path / "out" / "scene" and all(f.image_path.is_file() for f in dataset.frames)
+
+
 def test_no_egl_gives_one_clear_line_and_exit_code_2(monkeypatch, capsys, tmp_path: Path) -> None:
     import moderngl
 

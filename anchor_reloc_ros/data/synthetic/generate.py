@@ -208,7 +208,7 @@ def make_scene(config: SceneConfig, log: Callable[[str], None] | None = None) ->
     """Render the dataset described by ``config`` and return its folder."""
     log = log or (lambda _msg: None)
     _validate(config, get_preset(config.preset))
-    root = Path(config.out_dir)
+    root = Path(config.out_dir).resolve()   # the split files list images relative to it
     ctx = create_context()  # fail fast, before any work, when EGL is missing
     _prepare_output(root)
     start = time.perf_counter()
