@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
              ", the floor: under 5 frames had the right anchor, or no anchor head)"))
     if c.agreed_position_cov is not None:
         agreed = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.agreed_position_cov)))
-        print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z)")
+        print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z) "
+              f"+ {c.agreed_residual_gain:.2f} x r r^T, r its vote residual")
     print(f"on its {r.val_frames} validation frames (decode {r.decoding.label}, now its default):")
     print(format_uncertainty(r.validation))
     return 0
