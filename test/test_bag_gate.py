@@ -54,6 +54,10 @@ def test_bag_eval_reports_the_gate(odom_bag: Path, tiny_checkpoint: Path, tmp_pa
             ANCHOR_TOPIC, ["anchor_reloc_ros/msg/AnchorDebug"], "debug"))]
     assert [(m.published, m.gate_reason, m.odom_anchor_index) for m in debug] == \
         [(r["published"] == "1", r["reason"], int(r["redecoded_anchor"])) for r in rows]
+    # the vote residual: set exactly where the vote agreed (with odometry, every published frame)
+    residuals = [float(r["vote_residual_m"]) for r in rows]
+    np.testing.assert_allclose([m.vote_residual for m in debug], residuals, atol=1e-4)
+    assert all((np.isfinite(v) and v >= 0) == (odom and r["published"] == "1") for v, r in zip(residuals, rows))
     assert sum(not m.published for m in debug) == withheld
 
 

@@ -27,6 +27,7 @@ EXPECTED_ANCHOR_DEBUG_FIELDS = {
     "gate_confidence": "float",
     "position_std": "float",
     "odom_anchor_index": "int32",
+    "vote_residual": "float",
 }
 
 # Real ROS 2 Jazzy's tf2_msgs/msg/TFMessage; the pip-only stand-in must equal it.

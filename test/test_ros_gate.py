@@ -3,6 +3,7 @@ order with a positive-definite covariance, the odometry check rejects a jump and
 and the poses it agreed on carry the calibrated agreed covariance."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -173,5 +174,8 @@ def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_c
                     for m in debug.items()}
         assert verdicts[stamps[3]] == (True, last.anchor_index, anchor)
         assert verdicts[stamps[2]][2] == -1
+        # the vote residual reaches the robot: set where the vote agreed, NaN before it could
+        residual = {stamp_to_ns(m.header.stamp): m.vote_residual for m in debug.items()}
+        assert math.isnan(residual[stamps[0]]) and all(residual[s] >= 0 for s in stamps[1:4])
     finally:
         h.close()

@@ -45,5 +45,6 @@ def anchor_debug_fields(est: PoseEstimate, anchors_world: np.ndarray, latency_ms
         "gate_confidence": float(decision.confidence),
         "position_std": float(decision.position_std),
         "odom_anchor_index": int(decision.redecoded_anchor),
+        "vote_residual": decision.vote_residual_m,
         **vectors,
     }

@@ -64,6 +64,11 @@ class GateDecision:
     # agreed: the published position minus the place the agreeing estimates put it (m, map frame)
     vote_residual: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
+    @property
+    def vote_residual_m(self) -> float:
+        """The vote residual's length (m); nan unless the vote agreed."""
+        return float(np.linalg.norm(self.vote_residual)) if self.agreed else math.nan
+
 
 def position_std(covariance_6x6: np.ndarray) -> float:
     """``sqrt`` of the largest eigenvalue of the position block (m); inf if not finite."""

@@ -175,17 +175,19 @@ def _honesty_text(report: dict[str, object], prefix: str, what: str) -> str:
 def write_gate_frames(path: Path, stamps_ns: list[int], decisions: list[GateDecision | None],
                       errors_m: np.ndarray) -> Path:
     """Per frame: stamp, the estimate's error, relative out-of-scene score, position std,
-    published, reason, and the anchor the odometry vote re-decoded to (-1: none)."""
+    published, reason, the anchor the odometry vote re-decoded to (-1: none) and the vote
+    residual (m; nan unless the vote agreed)."""
     import csv
 
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["stamp_ns", "translation_error_m", "ood_score", "position_std_m", "published", "reason",
-                    "redecoded_anchor"])
+                    "redecoded_anchor", "vote_residual_m"])
         for stamp, d, e in zip(stamps_ns, decisions, errors_m):
             w.writerow([stamp, f"{e:.4f}", f"{d.ood_score:.4f}" if d else "nan",
                         f"{d.position_std:.4f}" if d else "nan", int(bool(d and d.passed)),
-                        d.reason if d else "no estimate", d.redecoded_anchor if d else -1])
+                        d.reason if d else "no estimate", d.redecoded_anchor if d else -1,
+                        f"{d.vote_residual_m:.4f}" if d else "nan"])
     return Path(path)
 
 
