@@ -63,6 +63,7 @@ def test_small_validation_sets_get_the_likelihood_temperature(monkeypatch: pytes
     monkeypatch.setattr(calibration, "RANKING_MIN_FRAMES", 601)   # as if too few frames to rank
     calib = calibrate(_decoder(), outputs, truth, gt_q, temperature=1.0)
     assert calib.uncertainty_temperature == TRUE_T and calib.temperature == 1.0
+    assert calib.floor_mass_gain == 0.0                            # too few to rank: no floor gain either
 
 
 def test_mixture_temperature_ranks_errors_and_ellipses_stay_honest() -> None:
@@ -76,6 +77,12 @@ def test_mixture_temperature_ranks_errors_and_ellipses_stay_honest() -> None:
     assert all(chosen >= rho(replace(calib, uncertainty_temperature=t), outputs, truth)
                for t in calibration.UNCERTAINTY_TEMPERATURES)
     assert calib.rotation_entropy_gain >= 3.0      # the rotation error really grows with entropy
+    # the floor's gain on the mass pointing elsewhere is the grid one ranking best, each with its own floor
+    assert calib.floor_mass_gain in calibration.FLOOR_MASS_GAINS
+    for gain in calibration.FLOOR_MASS_GAINS:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(calibration, "FLOOR_MASS_GAINS", (gain,))
+            assert chosen >= rho(calibrate(_decoder(), outputs, truth, gt_q, temperature=1.0), outputs, truth) - 1e-12
     d = _decoder(calib).decode(outputs)
     rotation_nees = np.radians(quat_angle_deg(d.quats_wxyz, gt_q)) ** 2 / d.covariances[:, 3, 3]
     assert all(coverage(rotation_nees)[level] >= level for level in COVERAGE_LEVELS)

@@ -93,6 +93,24 @@ def test_covariance_grows_when_the_softmax_splits_between_distant_anchors() -> N
         assert traces["far", mode] > 100 * traces["near", mode], mode
 
 
+def test_the_floor_grows_with_the_softmax_mass_away_from_the_published_point() -> None:
+    anchors = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [30.0, 0.0, 0.0]])   # spacing 1: radius 2
+    out = _outputs()
+    out["offsets_BND"] = torch.zeros(1, 3, 2)
+    out["logits_BN"] = torch.log(torch.tensor([[0.5, 0.2, 0.3]]))      # argmax: anchor 0
+    floor = np.diag([4.0, 1.0, 0.25])
+    plain = UncertaintyCalibration(floor, 0.001, 1.0)
+    d0 = Decoder(_frame(), anchors, 2, plain, "argmax", 3).decode(out)
+    d3 = Decoder(_frame(), anchors, 2, UncertaintyCalibration(floor, 0.001, 1.0, floor_mass_gain=3.0),
+                 "argmax", 3).decode(out)
+    np.testing.assert_allclose(d3.point_mass, [0.7], atol=1e-6)          # anchors 0 and 1 are near it
+    np.testing.assert_allclose(d3.covariances[0, :3, :3] - d0.covariances[0, :3, :3], 3.0 * 0.3 * floor, atol=1e-6)
+    again = UncertaintyCalibration.from_dict(UncertaintyCalibration(floor, 0.001, 1.0, floor_mass_gain=3.0).to_dict())
+    assert again.floor_mass_gain == 3.0 and UncertaintyCalibration.from_dict(plain.to_dict()).floor_mass_gain == 0.0
+    with pytest.raises(ValueError, match="floor_mass_gain"):
+        UncertaintyCalibration(floor, 0.001, 1.0, floor_mass_gain=-1.0)
+
+
 def test_covariance_positive_definite_and_never_zero() -> None:
     calib = UncertaintyCalibration(np.diag([0.04, 0.09, 0.01]), 0.002, 1.0, 3.0, 5.0)
     rng = np.random.default_rng(0)

@@ -25,7 +25,10 @@ one view for checkpoints calibrated before it was recorded), because the covaria
 the gate's limits are fitted for one decode and are only honest for it.
 
 Covariance, in both modes: the second moment of ALL N anchor hypotheses (weights
-softmax(logits / T_u)) about the PUBLISHED point, plus a floor. T_u, the floor and the
+softmax(logits / T_u)) about the PUBLISHED point, plus a floor, scaled per frame by
+1 + gain x (1 - the network's softmax mass within the cluster radius of the published
+point): a frame whose network mostly points elsewhere is less certain than its mixture
+alone says (the gain is chosen on validation, 0 where it does not help). T_u, the floor and the
 rotation model are fitted on held-out validation frames (``training.calibration``) and
 stored in the checkpoint (``UncertaintyCalibration``). The covariance grows when the
 softmax splits between distant anchors, whichever point is published, and is never
@@ -94,6 +97,9 @@ class UncertaintyCalibration:
     # published for an agreed estimate: agreed_position_cov + this x r r^T, r its vote residual
     # (core.frame_gate); 0 in checkpoints calibrated before it
     agreed_residual_gain: float = 0.0
+    # the floor is scaled per frame by 1 + this x (1 - the softmax mass near the published
+    # point, ``DecodedBatch.point_mass``); 0 in checkpoints calibrated before it
+    floor_mass_gain: float = 0.0
     decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
     views: int = 1
 
@@ -107,6 +113,8 @@ class UncertaintyCalibration:
                 raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
         if not float(self.rotation_entropy_gain) >= 0:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
+        if not float(self.floor_mass_gain) >= 0:
+            raise ValueError(f"calibration floor_mass_gain must be >= 0, got {self.floor_mass_gain}")
         if not float(self.agreed_residual_gain) >= 0:
             raise ValueError(f"calibration agreed_residual_gain must be >= 0, got {self.agreed_residual_gain}")
         if not float(self.position_std_limit) >= 0:
@@ -127,6 +135,7 @@ class UncertaintyCalibration:
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
                 "agreed_residual_gain": float(self.agreed_residual_gain),
+                "floor_mass_gain": float(self.floor_mass_gain),
                 "decode": self.decode, "views": int(self.views),
                 **{name: getattr(self, name).tolist() for name in OPTIONAL_COVARIANCES
                    if getattr(self, name) is not None}}
@@ -141,6 +150,7 @@ class UncertaintyCalibration:
                                       **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
                                          for name in OPTIONAL_COVARIANCES},
                                       agreed_residual_gain=float(d.get("agreed_residual_gain", 0.0)),
+                                      floor_mass_gain=float(d.get("floor_mass_gain", 0.0)),
                                       decode=str(d.get("decode", "argmax")), views=int(d.get("views", 1)))
 
 
@@ -158,6 +168,9 @@ class DecodedBatch:
     topk_confidences: np.ndarray   # (B, k)
     hypotheses: np.ndarray | None = None    # (B, N, 3) every anchor's hypothesis, world; None: PoseNet
     confidences: np.ndarray | None = None   # (B, N) their softmax confidences (mean over views)
+    # (B,) the network's softmax mass on hypotheses within the cluster radius of the published
+    # point (1 for PoseNet): how much of the network agrees with what is published
+    point_mass: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -255,12 +268,14 @@ class Decoder:
         return self.options.top_k
 
     def _covariances(self, spread_route_B33: np.ndarray, entropy_B: np.ndarray,
-                     c: UncertaintyCalibration) -> np.ndarray:
-        """6x6 covariances: mixture moment (route -> world) + floor; rotation floor (x entropy factor)."""
+                     c: UncertaintyCalibration, point_mass_B: np.ndarray) -> np.ndarray:
+        """6x6 covariances: mixture moment (route -> world) + floor x (1 + gain x (1 - point
+        mass)); rotation floor (x entropy factor)."""
         R, s = self.frame.R_route_world, self.frame.scale
         spread_world = (s * s) * (R.T @ spread_route_B33 @ R)
         cov = np.zeros((len(spread_route_B33), 6, 6))
-        cov[:, :3, :3] = spread_world + c.position_cov
+        floor_scale = 1.0 + c.floor_mass_gain * (1.0 - point_mass_B)
+        cov[:, :3, :3] = spread_world + floor_scale[:, None, None] * c.position_cov
         rot_var = c.rotation_var * (1.0 + c.rotation_entropy_gain * entropy_B)
         cov[:, 3:, 3:] = rot_var[:, None, None] * np.eye(3)
         return cov
@@ -285,10 +300,10 @@ class Decoder:
         p_route = _frames(outputs["position_B3"], views)[:, 0]
         q = quat_normalize(_frames(outputs["quat_B4"], views)[:, 0])
         B = len(p_route)
-        covariances = self._covariances(np.zeros((B, 3, 3)), np.zeros(B), calib)  # no hypotheses: the floor
+        covariances = self._covariances(np.zeros((B, 3, 3)), np.zeros(B), calib, np.ones(B))  # no hypotheses: the floor
         return DecodedBatch(self.frame.to_world(p_route), q, covariances,
                             np.full(B, -1), np.zeros(B), np.zeros((B, 3)),
-                            np.zeros((B, 0), dtype=np.int64), np.zeros((B, 0)))
+                            np.zeros((B, 0), dtype=np.int64), np.zeros((B, 0)), point_mass=np.ones(B))
 
     def _decode_anchor(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
                        calib: UncertaintyCalibration) -> DecodedBatch:
@@ -314,6 +329,8 @@ class Decoder:
         else:
             mean = hyp[rows[:, 0], chosen]
         spread_route, entropy = self._mixture(conf_at(calib.uncertainty_temperature), hyp, mean, calib)
+        near = np.sum((hyp - mean[:, None, :]) ** 2, axis=2) <= self.cluster_radius_route ** 2
+        point_mass = np.sum(conf_at(1.0) * near, axis=1)
         absolute = _frames(outputs["absolute_BA"], V)[:, 0]                    # view 0: the frame itself
         n_coord = 3 - D
         p_route = np.concatenate([mean, absolute[:, :n_coord]], axis=1)
@@ -323,8 +340,8 @@ class Decoder:
         hyp_route = np.concatenate([hyp, np.repeat(absolute[:, None, :n_coord], N, axis=1)], axis=2)
         hypotheses = self.frame.to_world(hyp_route.reshape(-1, 3)).reshape(B, N, 3)
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
-                            self._covariances(spread_route, entropy, calib), chosen, conf[rows[:, 0], chosen],
-                            offsets_world, top_idx, top_conf, hypotheses, conf)
+                            self._covariances(spread_route, entropy, calib, point_mass), chosen,
+                            conf[rows[:, 0], chosen], offsets_world, top_idx, top_conf, hypotheses, conf, point_mass)
 
     def _mixture(self, weights_BN: np.ndarray, hyp_BND: np.ndarray, point_BD: np.ndarray,
                  calib: UncertaintyCalibration) -> tuple[np.ndarray, np.ndarray]:
