@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     c = r.calibration
     floor_m = float(c.position_cov.trace()) ** 0.5
     print(f"wrote {args.out}: mixture temperature {c.uncertainty_temperature:g} "
-          f"(was {r.previous.uncertainty_temperature:g}), position floor sqrt(trace) {floor_m:.2f} m, "
+          f"(was {r.previous.uncertainty_temperature:g}), position floor sqrt(trace) {floor_m:.2f} m "
+          f"x (1 + {c.floor_mass_gain:g} (1 - mass near the estimate)), "
           f"rotation floor {float(c.rotation_var) ** 0.5 * 57.29577951308232:.2f} deg "
           f"x (1 + {c.rotation_entropy_gain:g} entropy), gate std limit "
           + (f"{c.position_std_limit:.2f} m" if c.position_std_limit > 0 else "none (the std does not "
