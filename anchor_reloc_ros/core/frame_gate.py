@@ -23,7 +23,7 @@ anchors no longer applies. It is ``C_agreed + g r r^T``: ``r`` the estimate's vo
 its distance from the place the estimates it agrees with give (``OdomVerdict.residual``),
 and ``C_agreed``, ``g`` fitted on the validation frames the vote agreed on
 (``UncertaintyCalibration.agreed_position_cov`` / ``.agreed_residual_gain``). On the
-bundled demo bag the residual ranks the published poses' errors with a Spearman of 0.73,
+bundled demo bag the residual ranks the published poses' errors with a Spearman of 0.75,
 where the one shared covariance before it ranked them at 0.13.
 """
 from __future__ import annotations

@@ -49,8 +49,8 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    estimates it agrees with give, ``core.odom_check``); it gets ``minimum + f (P + r r^T)``,
    P the second moment of ``e - r`` (the error of that place), f the smallest with no
    68 / 95 / 99 % level optimistic. Stored as ``agreed_position_cov = minimum + f P`` and
-   ``agreed_residual_gain = f``. On the bundled weights' val walk: std 0.95 / 1.93 / 0.89 m
-   (x / y / z) at r = 0 and f = 1.55; the one covariance shared by every agreed pose before
+   ``agreed_residual_gain = f``. On the bundled weights' val walk: std 0.85 / 2.16 / 0.51 m
+   (x / y / z) at r = 0 and f = 1.30; the one covariance shared by every agreed pose before
    it had 1.81 / 3.73 / 0.09 m. z is wider because r carries each past estimate's rotation
    error over the distance travelled since it. None (gain 0) when the vote agrees on fewer
    than ``RIGHT_ANCHOR_MIN_FRAMES`` frames (and for PoseNet).
