@@ -274,8 +274,7 @@ class Decoder:
         R, s = self.frame.R_route_world, self.frame.scale
         spread_world = (s * s) * (R.T @ spread_route_B33 @ R)
         cov = np.zeros((len(spread_route_B33), 6, 6))
-        floor_scale = 1.0 + c.floor_mass_gain * (1.0 - point_mass_B)
-        cov[:, :3, :3] = spread_world + floor_scale[:, None, None] * c.position_cov
+        cov[:, :3, :3] = spread_world + mass_floor_scale(point_mass_B, c.floor_mass_gain)[:, None, None] * c.position_cov
         rot_var = c.rotation_var * (1.0 + c.rotation_entropy_gain * entropy_B)
         cov[:, 3:, 3:] = rot_var[:, None, None] * np.eye(3)
         return cov
@@ -353,6 +352,11 @@ class Decoder:
         spread[:, :D, :D] = (weights_BN[:, :, None] * dev).transpose(0, 2, 1) @ dev
         entropy = normalized_entropy(weights_BN) if calib.rotation_entropy_gain > 0 else np.zeros(B)
         return spread, entropy
+
+
+def mass_floor_scale(point_mass_B: np.ndarray, gain: float) -> np.ndarray:
+    """(B,) the factor on each frame's position floor: 1 + gain x (1 - its point mass)."""
+    return 1.0 + gain * (1.0 - np.asarray(point_mass_B, dtype=np.float64))
 
 
 def anchor_spacing(anchors_ND: np.ndarray) -> float:

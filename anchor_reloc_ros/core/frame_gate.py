@@ -35,6 +35,7 @@ import numpy as np
 from .decoding import UncertaintyCalibration
 from .estimate import PoseEstimate
 from .gate import GateDecision, GateLimits, PoseGate, position_std
+from .geometry import xyz_tuple
 from .ood import OodCalibration
 from .odom_check import OdomCheckConfig, OdomConsistency
 
@@ -104,9 +105,8 @@ class FrameGate:
         agreed = replace(decision, agreed=True, vote_residual=verdict.residual)
         if verdict.chosen >= 0:
             anchor = int(order[verdict.chosen])
-            shift = est.hypotheses[anchor] - est.position
             agreed = replace(agreed, redecoded_anchor=anchor,
-                             position_shift=(float(shift[0]), float(shift[1]), float(shift[2])))
+                             position_shift=xyz_tuple(est.hypotheses[anchor] - est.position))
         # an explicit std limit judges the covariance that would be published
         std = position_std(self.published_covariance(est.covariance, est.covariance, agreed))
         agreed = replace(agreed, position_std=std)

@@ -23,6 +23,11 @@ R_BODY_OPTICAL = np.array(
 )
 
 
+def xyz_tuple(v: np.ndarray) -> tuple[float, float, float]:
+    """The first three entries of ``v`` as plain floats (for frozen records)."""
+    return float(v[0]), float(v[1]), float(v[2])
+
+
 def quat_normalize(q_wxyz: np.ndarray) -> np.ndarray:
     """Unit quaternion(s) in the ``w >= 0`` hemisphere; works on (4,) or (N, 4)."""
     q = np.asarray(q_wxyz, dtype=np.float64)

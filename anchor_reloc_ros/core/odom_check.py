@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import invert_transform
+from .geometry import invert_transform, xyz_tuple
 from .options import option
 
 
@@ -98,8 +98,8 @@ class OdomVerdict:
     distance: float            # Mahalanobis distance to the most agreed-with estimate (nan: none)
     agreeing: int              # other estimates in the window that agree with this one
     chosen: int = -1           # accepted by re-decoding: the index into ``alternatives``; else -1
-    # accepted: the published position minus the mean of the carried estimates it agrees with
-    # (re-decoded: of those agreeing on the place), m, map frame; nan when not accepted
+    # accepted: the published position minus the consensus of the carried estimates it agrees
+    # with (re-decoded: of those agreeing on the place), m, map frame; nan when not accepted
     residual: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
@@ -145,7 +145,7 @@ class OdomConsistency:
             others = agree[-1].copy()
             others[-1] = False
             residual = carried[-1] - self._consensus(carried, travelled, others)
-            return OdomVerdict(True, "", distance, own, residual=_vector(residual))
+            return OdomVerdict(True, "", distance, own, residual=xyz_tuple(residual))
         if support[best] >= m and alternatives is not None and len(alternatives) and self.config.redecode_top_k > 1:
             place = self._consensus(carried, travelled, agree[best])   # where the agreeing ones put it now
             candidates = np.asarray(alternatives, dtype=np.float64).reshape(-1, 3)[:self.config.redecode_top_k]
@@ -153,7 +153,7 @@ class OdomConsistency:
             nearest = int(np.argmin(to_place))
             if to_place[nearest] <= self.config.threshold:
                 return OdomVerdict(True, "", float(to_place[nearest]), own, nearest,
-                                   _vector(candidates[nearest] - place))
+                                   xyz_tuple(candidates[nearest] - place))
         if own < m:
             return OdomVerdict(False, f"odom_check: {own} of the other {n - 1} recent estimates agree "
                                       f"(need {m})", distance, own)
@@ -170,16 +170,15 @@ class OdomConsistency:
     def _consensus(self, carried: np.ndarray, travelled: np.ndarray, members: np.ndarray) -> np.ndarray:
         """The inverse-variance mean of the ``members`` carried positions: each weighs
         1 / (mean variance of C + the odometry's variance over the distance since it)."""
-        c = self.config
-        w = 1.0 / (self._variances.mean() + (c.drift_per_m * travelled[members]) ** 2 + c.noise_floor_m ** 2)
+        w = 1.0 / (self._variances.mean() + self._odometry_variance(travelled[members]))
         return (w[:, None] * carried[members]).sum(axis=0) / w.sum()
+
+    def _odometry_variance(self, travelled: np.ndarray) -> np.ndarray:
+        """Per axis, the odometry's position variance after ``travelled`` metres (m^2)."""
+        return (self.config.drift_per_m * travelled) ** 2 + self.config.noise_floor_m ** 2
 
     def _distances(self, r: np.ndarray, travelled: np.ndarray) -> np.ndarray:
         """Mahalanobis length of each ``r`` (..., 3) under S = 2 C + q(travelled) I."""
-        c = self.config
-        q = (c.drift_per_m * travelled) ** 2 + c.noise_floor_m ** 2
+        q = self._odometry_variance(travelled)
         return np.sqrt(np.sum((r @ self._axes) ** 2 / (2.0 * self._variances + q[..., None]), axis=-1))
 
-
-def _vector(v: np.ndarray) -> tuple[float, float, float]:
-    return float(v[0]), float(v[1]), float(v[2])

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from ..core.decoding import (DecodedBatch, DecodeOptions, Decoder, UncertaintyCalibration, anchor_spacing,
-                             normalized_entropy, view_softmax)
+                             mass_floor_scale, normalized_entropy, view_softmax)
 from ..core.geometry import quat_angle_deg, transform_from_pq
 from ..core.frame_gate import FrameGate
 from ..core.gate import GateLimits, PoseGate, position_std
@@ -140,11 +140,12 @@ def _floor_with_mass_gain(errors: np.ndarray, mixture_N33: np.ndarray, point_mas
     norms = np.linalg.norm(errors, axis=1)
     best: tuple[float, float, np.ndarray] | None = None
     for gain in gains:
-        scale = (1.0 + gain * (1.0 - point_mass))[:, None, None]
+        scale = mass_floor_scale(point_mass, gain)[:, None, None]
         floor = minimum + _floor_scale(errors, mixture_N33 + scale * minimum, scale * residual) * residual
         rho = spearman(position_sigma(mixture_N33 + scale * floor), norms) if len(gains) > 1 else 0.0
-        if best is None or (np.isfinite(rho) and rho > best[0]):
-            best = (rho if np.isfinite(rho) else -np.inf, gain, floor)
+        rank = rho if np.isfinite(rho) else -np.inf
+        if best is None or rank > best[0]:     # ties: the smaller gain, tried first
+            best = (rank, gain, floor)
     return best[1], best[2]
 
 
