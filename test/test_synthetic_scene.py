@@ -177,6 +177,9 @@ def test_a_walk_seed_draws_other_held_out_walks_through_the_same_scene(tmp_path:
         np.testing.assert_array_equal(a.walk.positions, b.walk.positions)
     assert plan_scene(SceneConfig(preset="street", out_dir=tmp_path, seed=5, walk_seed=2)).splits[1].lighting \
         != o_test.lighting
+    for bad in (dict(seed=-1), dict(walk_seed=-3)):     # numpy's seeds are non-negative: a clear error
+        with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+            plan_scene(SceneConfig(preset="street", out_dir=tmp_path, **bad))
 
 
 @needs_egl

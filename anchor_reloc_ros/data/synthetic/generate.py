@@ -61,6 +61,10 @@ class SplitPlan:
 
 
 def _validate(config: SceneConfig, preset: Preset) -> tuple[int, int, int]:
+    for name in ("seed", "walk_seed"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"{name.replace('_', '-')} must be a non-negative integer, got {value}")
     if config.width < 16 or config.height < 16:
         raise ConfigError(f"image size {config.width}x{config.height} is too small (at least 16x16)")
     n_train = preset.train_frames if config.train_frames is None else config.train_frames
