@@ -19,9 +19,9 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    softmax mass near the published point; g from ``FLOOR_MASS_GAINS``, each with its own
    f, the one whose covariance ranks the errors best (0 with fewer than
    ``RANKING_MIN_FRAMES`` frames). On the bundled street weights (cluster, 4 views) the
-   val walk picks 8 (Spearman 0.343 -> 0.359), and on six walks it never saw (the test
-   walk and five ``make-scene --walk-seed`` walks, PNG frames) the ranking rises by
-   0.03-0.06, to 0.31-0.53.
+   val walk picks 4 (Spearman 0.34 -> 0.36, ``calibrate``); the walks it never saw rank
+   better too (``bag-eval``: the demo bag 0.38 -> 0.41, ``eval`` of the test walk 0.40 ->
+   0.43, five ``make-scene --walk-seed`` walks 0.26-0.46 -> 0.31-0.49).
 3. Rotation: variance = floor * (1 + g * normalised softmax entropy), floor and g by the
    Gaussian likelihood of the rotation errors; g > 0 only when it gains more than
    ``ROTATION_GAIN_MIN_NATS`` over g = 0 (one more parameter), else the plain floor.
