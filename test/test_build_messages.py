@@ -28,6 +28,7 @@ EXPECTED_ANCHOR_DEBUG_FIELDS = {
     "position_std": "float",
     "odom_anchor_index": "int32",
     "vote_residual": "float",
+    "odom_shift": "geometry_msgs/Vector3",
 }
 
 # Real ROS 2 Jazzy's tf2_msgs/msg/TFMessage; the pip-only stand-in must equal it.

@@ -142,6 +142,45 @@ def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right()
     np.testing.assert_array_equal(old.odometry_check_cov(), np.eye(3) * 9)   # before it: the floor
 
 
+def test_odometry_fusion_gain_is_the_inverse_variance_weight_and_its_poses_are_closer_and_honest() -> None:
+    from anchor_reloc_ros.core.frame_gate import frame_gate_for
+
+    outputs, truth, gt_q = _anchor_process(4, 600, rotation_follows_entropy=False)
+    calib = calibrate(_decoder(), outputs, truth, gt_q)
+    K = calib.agreed_fusion_gain
+    # each hypothesis is 0.2 m off along the anchored axes, independently per frame, so the place
+    # the agreeing estimates give is the better one there, and z (exact) is left alone
+    assert K is not None and 0.5 < K[0, 0] < 1.0 and abs(K[2, 2]) < 0.05
+    off = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std_factor=0.0)   # as calibrated
+
+    def published(outs: dict, gt: np.ndarray, gq: np.ndarray, fuse: bool) -> tuple[np.ndarray, np.ndarray]:
+        gate = frame_gate_for({}, calib, OdomCheckConfig(vote_max_ood_score=0.0, fuse=fuse))
+        errors, covariances = [], []
+        for est, t, q in zip(_decoder(calib).decode(outs).estimates(ANCHORS, 0.0), gt, gq):
+            decision = gate.judge(est, est.transform(), transform_from_pq(t, q), off)
+            if decision.passed:
+                errors.append(est.position + np.asarray(decision.position_shift) - t)
+                covariances.append(gate.published_covariance(est.covariance, est.covariance, decision)[:3, :3])
+        return np.array(errors), np.array(covariances)
+
+    for outs, gt, gq, fitted in ((outputs, truth, gt_q, True), (*_anchor_process(5, 600, False), False)):
+        fused, fused_cov = published(outs, gt, gq, True)
+        own, _ = published(outs, gt, gq, False)
+        assert len(fused) == len(own)               # the fusion moves poses, it publishes the same frames
+        assert np.median(np.linalg.norm(fused, axis=1)) < 0.8 * np.median(np.linalg.norm(own, axis=1))
+        inside = coverage(position_nees(fused, fused_cov * (1 + 1e-9)))
+        assert all(inside[level] >= (level if fitted else level - 0.03) for level in COVERAGE_LEVELS)
+    again = UncertaintyCalibration.from_dict(calib.to_dict())
+    np.testing.assert_allclose(again.agreed_fusion_gain, K)
+    np.testing.assert_allclose(again.fused_position_cov, calib.fused_position_cov)
+    assert again.fused_residual_gain == calib.fused_residual_gain > 0
+    old = UncertaintyCalibration.from_dict({"position_cov": np.eye(3).tolist(), "rotation_var": 0.01,
+                                            "temperature": 1.0})
+    assert old.agreed_fusion_gain is None and old.fused_position_cov is None and old.fused_residual_gain == 0.0
+    with pytest.raises(ValueError, match="agreed_fusion_gain"):
+        replace(calib, agreed_fusion_gain=np.full((3, 3), np.nan))
+
+
 def test_rotation_floor_only_when_entropy_does_not_help() -> None:
     outputs, truth, gt_q = _anchor_process(2, 600, rotation_follows_entropy=False)
     calib = calibrate(_decoder(), outputs, truth, gt_q)

@@ -211,3 +211,43 @@ def test_frame_gate_moves_a_re_decoded_pose_onto_the_chosen_anchor() -> None:
     doubtful.ood_score = 0.18
     withheld = gate.judge(doubtful, _pose(50.0), _pose(4.0), GateLimits(max_ood_score=1.0))
     assert not withheld.passed and withheld.reason.startswith("odom_check")
+
+
+def test_odometry_fusion_moves_an_agreed_pose_towards_its_consensus_and_widens_by_what_is_left() -> None:
+    from anchor_reloc_ros.core.decoding import UncertaintyCalibration
+    from anchor_reloc_ros.core.frame_gate import frame_gate_for
+
+    K = np.diag([0.75, 0.5, 0.0])
+    agreed, fused = np.diag([4.0, 9.0, 0.25]), np.diag([1.0, 2.0, 0.25])
+    calibration = UncertaintyCalibration(right_anchor_position_cov=np.eye(3) * 0.25, agreed_position_cov=agreed,
+                                         agreed_residual_gain=1.5, agreed_fusion_gain=K,
+                                         fused_position_cov=fused, fused_residual_gain=2.0)
+    cfg = OdomCheckConfig(window_frames=10, min_agreeing=2)
+    gates = {fuse: frame_gate_for({}, calibration, replace(cfg, fuse=fuse)) for fuse in (True, False)}
+    decisions = {}
+    for fuse, gate in gates.items():
+        for x in (0.0, 1.0, 2.0):
+            gate.judge(_estimate(0.1), _pose(x), _pose(x), GateLimits())
+        est = _estimate(0.1)
+        est.position = np.array([4.0, 0.4, 0.0])            # the consensus carries the others to (3, 0, 0)
+        decisions[fuse] = (est, gate.judge(est, _pose(4.0, 0.4), _pose(3.0), GateLimits()))
+    est, d = decisions[True]
+    r = np.array(d.vote_residual)
+    np.testing.assert_allclose(r, [1.0, 0.4, 0.0], atol=1e-12)
+    assert d.passed and d.agreed and d.redecoded_anchor == -1
+    np.testing.assert_allclose(d.position_shift, -K @ r)               # 0.75 and 0.5 of the way there
+    np.testing.assert_allclose(shifted(_pose(4.0, 0.4), d)[:3, 3], [3.25, 0.2, 0.0])
+    u = (np.eye(3) - K) @ r                                            # what the fusion leaves of r
+    np.testing.assert_allclose(gates[True].published_covariance(est.covariance, est.covariance, d)[:3, :3],
+                               fused + 2.0 * np.outer(u, u))
+    assert d.position_std == pytest.approx(position_std(gates[True].published_covariance(
+        est.covariance, est.covariance, d)))
+    # odom_fuse false: the image's own pose, with the unfused agreed covariance
+    est, d = decisions[False]
+    T = _pose(4.0, 0.4)
+    assert d.passed and d.position_shift == (0.0, 0.0, 0.0) and shifted(T, d) is T
+    np.testing.assert_allclose(gates[False].published_covariance(est.covariance, est.covariance, d)[:3, :3],
+                               agreed + 1.5 * np.outer(r, r))
+    # checkpoints calibrated before the fusion have no gain: fusing is a no-op for them
+    old = frame_gate_for({}, replace(calibration, agreed_fusion_gain=None, fused_position_cov=None), cfg)
+    assert not old.fusion_gain.any() and old.residual_gain == 1.5

@@ -124,7 +124,7 @@ def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_conte
                                                  "agreed_position_cov": agreed.tolist()}}
     weights = save_checkpoint(tmp_path / "agreed.safetensors", contents.model, meta)
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
-                 max_position_std_factor=0.0)
+                 max_position_std_factor=0.0, odom_fuse=False)
     try:
         stamps = _replay_with_odometry(h, images, T_odom, 200 * S)
         wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
@@ -159,7 +159,8 @@ def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_c
                                                  "right_anchor_position_cov": (np.eye(3) * 1e-6).tolist()}}
     weights = save_checkpoint(tmp_path / "tight.safetensors", contents.model, meta)
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0,
-                 odom_redecode_top_k=20, odom_vote_max_ood_score=0.0)   # the tiny model's scores: not the point
+                 odom_redecode_top_k=20, odom_vote_max_ood_score=0.0,   # the tiny model's scores: not the point
+                 odom_fuse=False)
     try:
         debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
         stamps = _replay_with_odometry(h, images, T_odom, 300 * S)
@@ -177,5 +178,42 @@ def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_c
         # the vote residual reaches the robot: set where the vote agreed, NaN before it could
         residual = {stamp_to_ns(m.header.stamp): m.vote_residual for m in debug.items()}
         assert math.isnan(residual[stamps[0]]) and all(residual[s] >= 0 for s in stamps[1:4])
+    finally:
+        h.close()
+
+
+def test_odometry_fusion_publishes_the_pose_moved_towards_the_place_its_window_gives(
+        ros_context, tiny_checkpoint: Path, strip_dataset: Path, tmp_path: Path) -> None:
+    images = _scene(strip_dataset)[:4]
+    estimates = Localizer.from_checkpoint(tiny_checkpoint, device="cpu").localize_batch(images)
+    # odometry equal to the first 3 estimates; for the 4th it puts the robot d away from its estimate,
+    # so the window's place for it is the estimate + d, and its vote residual r = -d
+    d = np.array([0.4, -0.2, 0.0])
+    last = estimates[3]
+    T_odom = [e.transform() for e in estimates[:3]] + [make_transform(last.transform()[:3, :3], last.position + d)]
+    K, fused, gain = np.diag([0.5, 0.75, 0.0]), np.diag([0.04, 0.09, 0.01]), 2.0
+    contents = load_checkpoint(tiny_checkpoint)
+    meta = {**contents.metadata, "calibration": {
+        **contents.metadata["calibration"], "right_anchor_position_cov": np.eye(3).tolist(),
+        "agreed_position_cov": np.eye(3).tolist(), "agreed_fusion_gain": K.tolist(),
+        "fused_position_cov": fused.tolist(), "fused_residual_gain": gain}}
+    weights = save_checkpoint(tmp_path / "fused.safetensors", contents.model, meta)
+    h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0)
+    try:
+        debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
+        stamps = _replay_with_odometry(h, images, T_odom, 400 * S)
+        wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
+        wait_until(lambda: len(debug.items()) >= 4, what="4 AnchorDebug messages")
+        poses = {stamp_to_ns(m.header.stamp): m.pose for m in h.pose.items()}
+        assert sorted(poses) == stamps[1:]
+        p = poses[stamps[3]].pose.position
+        np.testing.assert_allclose([p.x, p.y, p.z], last.position + K @ d, atol=1e-4)   # x - K r
+        u = (np.eye(3) - K) @ -d
+        np.testing.assert_allclose(np.array(poses[stamps[3]].covariance).reshape(6, 6)[:3, :3],
+                                   fused + gain * np.outer(u, u), atol=1e-6)
+        shifts = {stamp_to_ns(m.header.stamp): [m.odom_shift.x, m.odom_shift.y, m.odom_shift.z] for m in debug.items()}
+        np.testing.assert_allclose(shifts[stamps[3]], K @ d, atol=1e-5)
+        np.testing.assert_allclose(shifts[stamps[0]], 0.0)                 # withheld: not moved
+        assert h.node.stats.counters["fused"] >= 1 and h.node.stats.counters["redecoded"] == 0
     finally:
         h.close()

@@ -7,7 +7,7 @@ import numpy as np
 from .estimate import PoseEstimate
 from .gate import GateDecision
 
-VECTOR_FIELDS = ("anchor_position", "offset")   # (3,) float arrays: each writer wraps them
+VECTOR_FIELDS = ("anchor_position", "offset", "odom_shift")   # (3,) float arrays: each writer wraps them
 
 
 def nearest_anchor_index(anchors_world: np.ndarray, position: np.ndarray) -> int:
@@ -29,7 +29,9 @@ def _vector3(values: np.ndarray) -> np.ndarray:
 def anchor_debug_fields(est: PoseEstimate, anchors_world: np.ndarray, latency_ms: float,
                         decode_mode: str, decision: GateDecision) -> dict[str, object]:
     """Every AnchorDebug field but the header, with the gate's verdict on ``est``."""
-    vectors = {name: _vector3(getattr(est, name)) for name in VECTOR_FIELDS}
+    sources = {"anchor_position": est.anchor_position, "offset": est.offset,
+               "odom_shift": decision.position_shift}
+    vectors = {name: _vector3(sources[name]) for name in VECTOR_FIELDS}
     return {
         "anchor_index": int(est.anchor_index),
         "confidence": float(est.anchor_confidence),

@@ -60,7 +60,8 @@ AUTO_VIEWS = 0                     # DecodeOptions.views: likewise
 CLUSTER_RADIUS_SPACINGS = 2.0
 CLUSTER_PAIRS_PER_CHUNK = 2_000_000
 # Calibration covariances that checkpoints calibrated before them lack (read as None).
-OPTIONAL_COVARIANCES = ("right_anchor_position_cov", "agreed_position_cov")
+OPTIONAL_COVARIANCES = ("right_anchor_position_cov", "agreed_position_cov", "fused_position_cov")
+OPTIONAL_MATRICES = (*OPTIONAL_COVARIANCES, "agreed_fusion_gain")
 
 
 def _spd_3x3(value: np.ndarray, what: str) -> np.ndarray:
@@ -97,6 +98,13 @@ class UncertaintyCalibration:
     # published for an agreed estimate: agreed_position_cov + this x r r^T, r its vote residual
     # (core.frame_gate); 0 in checkpoints calibrated before it
     agreed_residual_gain: float = 0.0
+    # 3x3 gain K of the odometry fusion: an agreed estimate is published at its position - K r,
+    # the inverse-variance fusion with the place its agreeing estimates give (core.frame_gate),
+    # with fused_position_cov + fused_residual_gain x u u^T, u = (I - K) r; None / 0: no fusion
+    # (checkpoints calibrated before it)
+    agreed_fusion_gain: np.ndarray | None = None
+    fused_position_cov: np.ndarray | None = None
+    fused_residual_gain: float = 0.0
     # the floor is scaled per frame by 1 + this x (1 - the softmax mass near the published
     # point, ``DecodedBatch.point_mass``); 0 in checkpoints calibrated before it
     floor_mass_gain: float = 0.0
@@ -115,13 +123,19 @@ class UncertaintyCalibration:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
         if not float(self.floor_mass_gain) >= 0:
             raise ValueError(f"calibration floor_mass_gain must be >= 0, got {self.floor_mass_gain}")
-        if not float(self.agreed_residual_gain) >= 0:
-            raise ValueError(f"calibration agreed_residual_gain must be >= 0, got {self.agreed_residual_gain}")
+        for name in ("agreed_residual_gain", "fused_residual_gain"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"calibration {name} must be >= 0, got {getattr(self, name)}")
         if not float(self.position_std_limit) >= 0:
             raise ValueError(f"calibration position_std_limit must be >= 0, got {self.position_std_limit}")
         for name in OPTIONAL_COVARIANCES:
             if getattr(self, name) is not None:
                 setattr(self, name, _spd_3x3(getattr(self, name), f"calibration {name}"))
+        if self.agreed_fusion_gain is not None:
+            K = np.asarray(self.agreed_fusion_gain, dtype=np.float64)
+            if K.shape != (3, 3) or not np.isfinite(K).all():
+                raise ValueError(f"calibration agreed_fusion_gain must be a finite 3x3 matrix, got {K.tolist()}")
+            self.agreed_fusion_gain = K
 
     def odometry_check_cov(self) -> np.ndarray:
         """The odometry check's per-estimate position covariance: the right-anchor one, or for
@@ -135,9 +149,10 @@ class UncertaintyCalibration:
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
                 "agreed_residual_gain": float(self.agreed_residual_gain),
+                "fused_residual_gain": float(self.fused_residual_gain),
                 "floor_mass_gain": float(self.floor_mass_gain),
                 "decode": self.decode, "views": int(self.views),
-                **{name: getattr(self, name).tolist() for name in OPTIONAL_COVARIANCES
+                **{name: getattr(self, name).tolist() for name in OPTIONAL_MATRICES
                    if getattr(self, name) is not None}}
 
     @staticmethod
@@ -148,8 +163,9 @@ class UncertaintyCalibration:
                                       float(d.get("rotation_entropy_gain", 0.0)),
                                       float(d.get("position_std_limit", 0.0)),
                                       **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
-                                         for name in OPTIONAL_COVARIANCES},
+                                         for name in OPTIONAL_MATRICES},
                                       agreed_residual_gain=float(d.get("agreed_residual_gain", 0.0)),
+                                      fused_residual_gain=float(d.get("fused_residual_gain", 0.0)),
                                       floor_mass_gain=float(d.get("floor_mass_gain", 0.0)),
                                       decode=str(d.get("decode", "argmax")), views=int(d.get("views", 1)))
 

@@ -74,6 +74,12 @@ class OdomCheckConfig:
         "threshold; 1 = never (the default: with 20, 14 % of uniform-noise frames were published; it "
         "raised the demo bag's frames published within 2 m from 25 to 44 %)", range=(1, 10000),
         ros_name="odom_redecode_top_k", flag="--odom-redecode-top-k")
+    fuse: bool = option(
+        True, "Odometry check: publish an estimate the vote agrees with fused with the place its agreeing "
+        "estimates give (carried by odometry; inverse-variance weights calibrated on validation frames), "
+        "(README, Gate); false = the single image's own pose, for a filter that wants measurements "
+        "independent of the odometry it already fuses. Weights calibrated before it have no fusion gain",
+        ros_name="odom_fuse", flag="--odom-fuse")
     vote_max_ood_score: float = option(
         0.85, "Odometry check: frames whose out-of-scene score is at most this (units of the checkpoint's "
         "threshold, as max_ood_score) are judged by the vote instead of the calibrated std test, and may be "

@@ -113,13 +113,16 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
     vectors = None if position_errors is None else np.array(position_errors, dtype=np.float64)
     if vectors is not None:     # where the node published each frame
         for i, d in enumerate(decisions):
-            if d is not None and d.passed and d.redecoded_anchor >= 0:
+            if d is not None and d.passed:       # re-decoded or fused: moved (else a zero shift)
                 vectors[i] += d.position_shift
     out_err = err if vectors is None else np.linalg.norm(vectors, axis=1)
     finite = np.isfinite(err)
     good, jumps = finite & (err < 2.0), finite & (err > 20.0)
     published_jump = published & (out_err > 20.0)
     redecoded = np.array([d is not None and d.passed and d.redecoded_anchor >= 0 for d in decisions])
+    # moved towards the vote's consensus by the odometry fusion (odom_fuse), not re-decoded
+    fused = np.array([d is not None and d.passed and d.redecoded_anchor < 0 and any(d.position_shift)
+                      for d in decisions])
 
     def median(values: np.ndarray, mask: np.ndarray) -> float:
         return float(np.median(values[mask])) if mask.any() else float("nan")
@@ -134,6 +137,7 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
         "gate_limits": limits.__dict__, "gate_odom_check": odometry,
         "gate_published_fraction": float(published.sum() / n) if len(published) else 0.0,
         "gate_redecoded_fraction": float(redecoded.sum() / n),
+        "gate_fused_fraction": float(fused.sum() / n),
         "gate_median_translation_m_published": median(out_err, published & finite),
         "gate_median_translation_m_all": median(err, finite),
         "gate_published_within_2m_of_all": float((published & (out_err < 2.0)).sum() / n),
@@ -204,7 +208,8 @@ def gate_line(report: dict[str, object]) -> str:
             f"{report['gate_jumps_removed_fraction']:.0%} of the >20 m jumps, withheld "
             f"{report['gate_good_frames_removed_fraction']:.0%} of the <2 m frames"
             + _by_reason_text(report)
-            + (f" (odometry check on: {report['gate_redecoded_fraction']:.1%} of frames re-decoded; "
+            + (f" (odometry check on: {report['gate_redecoded_fraction']:.1%} of frames re-decoded, "
+               f"{report.get('gate_fused_fraction', 0.0):.1%} fused with odometry; "
                f"{report['gate_published_within_2m_of_all']:.1%} of all frames published within 2 m)"
                if report['gate_odom_check'] else "")
             + _honesty_text(report, "gate_published_poses_", "published poses")

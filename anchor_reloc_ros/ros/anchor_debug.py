@@ -16,9 +16,10 @@ def anchor_debug(est: PoseEstimate, frame: str, stamp: TimeMsg, anchors_world: n
                  latency_ms: float, decode_mode: str, decision: GateDecision) -> AnchorDebug:
     """The debug message of one estimate, with the gate's verdict on it."""
     fields = anchor_debug_fields(est, anchors_world, latency_ms, decode_mode, decision)
-    vectors = {name: fields.pop(name) for name in VECTOR_FIELDS}
+    point = point_msg(fields.pop("anchor_position"))
+    vectors = {name: vector3_msg(fields.pop(name)) for name in VECTOR_FIELDS if name in fields}
     msg = AnchorDebug(**{k: v.tolist() if hasattr(v, "tolist") else v for k, v in fields.items()},
-                      anchor_position=point_msg(vectors["anchor_position"]), offset=vector3_msg(vectors["offset"]))
+                      anchor_position=point, **vectors)
     msg.header.frame_id = frame
     msg.header.stamp = stamp
     return msg

@@ -15,7 +15,7 @@ from .rates import Counters, LatencyWindow, RateMeter
 
 COUNTERS = ("received", "processed", "published", "dropped", "superseded", "bad",
             "gated", "gated_out_of_scene", "gated_low_confidence", "gated_uncertain",
-            "gated_odom_check", "redecoded", "errors", "tf_failures")
+            "gated_odom_check", "redecoded", "fused", "errors", "tf_failures")
 _LEVELS = {Level.OK: DiagnosticStatus.OK, Level.WARN: DiagnosticStatus.WARN,
            Level.ERROR: DiagnosticStatus.ERROR}
 

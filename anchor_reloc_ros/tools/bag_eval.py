@@ -44,7 +44,7 @@ def gt_source_from_args(args: argparse.Namespace) -> GroundTruthSource:
 
 
 ODOM_FLAGS = ("threshold", "window_frames", "min_agreeing", "redecode_top_k", "vote_max_ood_score",
-              "drift_per_m")
+              "drift_per_m", "fuse")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         agreed = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.agreed_position_cov)))
         print(f"published when the odometry vote agrees: position std {agreed} m (x / y / z) "
               f"+ {c.agreed_residual_gain:.2f} x r r^T, r its vote residual")
+    if c.agreed_fusion_gain is not None and c.fused_position_cov is not None:
+        gain = " / ".join(f"{v:.2f}" for v in np.diag(c.agreed_fusion_gain))
+        fused = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.fused_position_cov)))
+        print(f"odometry fusion (odom_fuse): published at position - K r, K diagonal {gain} (x / y / z); "
+              f"position std {fused} m + {c.fused_residual_gain:.2f} x u u^T, u = (I - K) r")
     print(f"on its {r.val_frames} validation frames (decode {r.decoding.label}, now its default):")
     print(format_uncertainty(r.validation))
     return 0

@@ -54,13 +54,20 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    it had 1.81 / 3.73 / 0.09 m. z is wider because r carries each past estimate's rotation
    error over the distance travelled since it. None (gain 0) when the vote agrees on fewer
    than ``RIGHT_ANCHOR_MIN_FRAMES`` frames (and for PoseNet).
+7. ``agreed_fusion_gain`` K, for the odometry fusion (``odom_fuse``): on the same frames,
+   ``K = A (A + B)^-1`` with A the second moment of e and B that of ``e - r``, the
+   inverse-variance fusion of the estimate and that place. The fused error is
+   ``e - K r = (e - r) + u``, ``u = (I - K) r``, so ``fused_position_cov = minimum + f B`` and
+   ``fused_residual_gain = f`` by step 6's rule with u for r. Bundled weights: K diagonal
+   0.77 / 0.77 / 0.01 (z: the absolute-z head beats the carried z), std 0.95 / 2.41 / 0.56 m,
+   f = 1.61. None like step 6.
 
 The PoseNet head has no hypotheses: only the floor is fitted (step 2 with no mixture).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -122,12 +129,14 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     right = np.zeros(len(gt_p), dtype=bool) if logits is None else \
         final.anchor_index == nearest_anchors(decoder, gt_p)
     right_cov = minimum + e[right].T @ e[right] / right.sum() if right.sum() >= RIGHT_ANCHOR_MIN_FRAMES else floor
-    agreed_cov, residual_gain = (None, 0.0) if logits is None else agreed_covariance(
+    agreed = AgreedFit() if logits is None else agreed_covariance(
         final, decoder.frame.to_world(decoder.anchors_route), gt_p, gt_quats_wxyz, right_cov, minimum)
     gross_m = GROSS_ERROR_SPACINGS * anchor_spacing(decoder.anchors_route[:, :decoder.anchor_dims]) * decoder.frame.scale
     std_limit = gate_std_limit(stds, np.linalg.norm(final.positions - gt_p, axis=1), gross_m)
     return replace(fitted, position_std_limit=std_limit, right_anchor_position_cov=right_cov,
-                   agreed_position_cov=agreed_cov, agreed_residual_gain=residual_gain)
+                   agreed_position_cov=agreed.cov, agreed_residual_gain=agreed.gain,
+                   agreed_fusion_gain=agreed.fusion_gain, fused_position_cov=agreed.fused_cov,
+                   fused_residual_gain=agreed.fused_gain)
 
 
 def _floor_with_mass_gain(errors: np.ndarray, mixture_N33: np.ndarray, point_mass: np.ndarray,
@@ -149,12 +158,22 @@ def _floor_with_mass_gain(errors: np.ndarray, mixture_N33: np.ndarray, point_mas
     return best[1], best[2]
 
 
+@dataclass(frozen=True)
+class AgreedFit:
+    """Steps 6 and 7: the agreed covariance and residual gain, the fusion gain K and the fused ones."""
+
+    cov: np.ndarray | None = None
+    gain: float = 0.0
+    fusion_gain: np.ndarray | None = None
+    fused_cov: np.ndarray | None = None
+    fused_gain: float = 0.0
+
+
 def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_positions: np.ndarray,
-                      gt_quats_wxyz: np.ndarray, check_cov: np.ndarray,
-                      minimum: np.ndarray) -> tuple[np.ndarray | None, float]:
-    """Step 6: (agreed covariance, residual gain) of the frames the odometry vote agrees on
-    (see the module doc), through the node's own gate code at the vote's defaults, the other
-    tests off; (None, 0.0) when it agrees on too few."""
+                      gt_quats_wxyz: np.ndarray, check_cov: np.ndarray, minimum: np.ndarray) -> AgreedFit:
+    """Steps 6 and 7 on the frames the odometry vote agrees on (see the module doc), through
+    the node's own gate code at the vote's defaults without fusion, the other tests off;
+    nothing when it agrees on too few."""
     # the vote at its defaults; should those re-decode, the validation frames need no extra scene test
     gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), check_cov)
     limits = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std=0.0, max_position_std_factor=0.0)
@@ -165,12 +184,21 @@ def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_posit
             errors.append(est.position + np.asarray(decision.position_shift) - gp)
             residuals.append(decision.vote_residual)
     if len(errors) < RIGHT_ANCHOR_MIN_FRAMES:
-        return None, 0.0
+        return AgreedFit()
     e, r = np.array(errors), np.array(residuals)
+    own = e.T @ e / len(e)                          # the agreed estimates' own error
     place = (e - r).T @ (e - r) / len(e)            # the error of the place the agreeing estimates give
-    shape = place[None] + r[:, :, None] * r[:, None, :]
-    f = _floor_scale(e, np.tile(minimum, (len(e), 1, 1)), shape)
-    return minimum + f * place, f
+    K = own @ np.linalg.inv(own + place)            # step 7: the inverse-variance fusion of the two
+    u = r @ (np.eye(3) - K).T                       # what of r the fusion leaves: fused error = (e - r) + u
+    f = _agreed_scale(e, r, place, minimum)
+    f_fused = _agreed_scale(e - r @ K.T, u, place, minimum)
+    return AgreedFit(minimum + f * place, f, K, minimum + f_fused * place, f_fused)
+
+
+def _agreed_scale(errors: np.ndarray, residuals: np.ndarray, place: np.ndarray, minimum: np.ndarray) -> float:
+    """The smallest f with ``minimum + f (place + r r^T)`` optimistic at no level."""
+    shape = place[None] + residuals[:, :, None] * residuals[:, None, :]
+    return _floor_scale(errors, np.tile(minimum, (len(errors), 1, 1)), shape)
 
 
 def gate_std_limit(stds: np.ndarray, errors: np.ndarray, gross_m: float) -> float:
