@@ -7,7 +7,10 @@ import numpy as np
 from .estimate import PoseEstimate
 from .gate import GateDecision
 
-VECTOR_FIELDS = ("anchor_position", "offset", "odom_shift")   # (3,) float arrays: each writer wraps them
+# (3,) float arrays: each writer wraps them, as geometry_msgs/Point and geometry_msgs/Vector3
+POINT_FIELDS = ("anchor_position",)
+VECTOR3_FIELDS = ("offset", "odom_shift")
+VECTOR_FIELDS = POINT_FIELDS + VECTOR3_FIELDS
 
 
 def nearest_anchor_index(anchors_world: np.ndarray, position: np.ndarray) -> int:

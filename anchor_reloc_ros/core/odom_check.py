@@ -76,8 +76,8 @@ class OdomCheckConfig:
         ros_name="odom_redecode_top_k", flag="--odom-redecode-top-k")
     fuse: bool = option(
         True, "Odometry check: publish an estimate the vote agrees with fused with the place its agreeing "
-        "estimates give (carried by odometry; inverse-variance weights calibrated on validation frames), "
-        "(README, Gate); false = the single image's own pose, for a filter that wants measurements "
+        "estimates give (carried by odometry; inverse-variance weights calibrated on validation frames; "
+        "README, Covariance); false = the single image's own pose, for a filter that wants measurements "
         "independent of the odometry it already fuses. Weights calibrated before it have no fusion gain",
         ros_name="odom_fuse", flag="--odom-fuse")
     vote_max_ood_score: float = option(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.anchor_debug_fields import VECTOR_FIELDS, anchor_debug_fields
+from ..core.anchor_debug_fields import POINT_FIELDS, VECTOR3_FIELDS, anchor_debug_fields
 from ..core.estimate import PoseEstimate
 from ..core.gate import GateDecision
 from .rosbag_io import ANCHOR_DEBUG_TYPE, BagWriter, header_msg, msg_class
@@ -43,10 +43,9 @@ def anchor_message(est: PoseEstimate, stamp_ns: int, frame: str, anchors_world: 
                    latency_ms: float, decode_mode: str, decision: GateDecision | None = None) -> Any:
     """AnchorDebug as the node publishes it; ``decision`` None: not gated (published)."""
     fields = anchor_debug_fields(est, anchors_world, latency_ms, decode_mode, decision or GateDecision(True))
-    point = fields.pop("anchor_position")
-    vectors = {name: _vec("geometry_msgs/msg/Vector3", fields.pop(name)) for name in VECTOR_FIELDS if name in fields}
-    return msg_class(ANCHOR_DEBUG_TYPE)(header=header_msg(stamp_ns, frame), **fields, **vectors,
-                                        anchor_position=_vec("geometry_msgs/msg/Point", point))
+    vectors = {**{name: _vec("geometry_msgs/msg/Point", fields.pop(name)) for name in POINT_FIELDS},
+               **{name: _vec("geometry_msgs/msg/Vector3", fields.pop(name)) for name in VECTOR3_FIELDS}}
+    return msg_class(ANCHOR_DEBUG_TYPE)(header=header_msg(stamp_ns, frame), **fields, **vectors)
 
 
 def estimate_from_messages(pose_msg: Any, anchor_msg: Any | None) -> PoseEstimate:
