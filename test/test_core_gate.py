@@ -234,7 +234,7 @@ def test_odometry_fusion_moves_an_agreed_pose_towards_its_consensus_and_widens_b
     est, d = decisions[True]
     r = np.array(d.vote_residual)
     np.testing.assert_allclose(r, [1.0, 0.4, 0.0], atol=1e-12)
-    assert d.passed and d.agreed and d.redecoded_anchor == -1
+    assert d.passed and d.agreed and d.redecoded_anchor == -1 and d.fused
     np.testing.assert_allclose(d.position_shift, -K @ r)               # 0.75 and 0.5 of the way there
     np.testing.assert_allclose(shifted(_pose(4.0, 0.4), d)[:3, 3], [3.25, 0.2, 0.0])
     u = (np.eye(3) - K) @ r                                            # what the fusion leaves of r
@@ -245,7 +245,7 @@ def test_odometry_fusion_moves_an_agreed_pose_towards_its_consensus_and_widens_b
     # odom_fuse false: the image's own pose, with the unfused agreed covariance
     est, d = decisions[False]
     T = _pose(4.0, 0.4)
-    assert d.passed and d.position_shift == (0.0, 0.0, 0.0) and shifted(T, d) is T
+    assert d.passed and d.position_shift == (0.0, 0.0, 0.0) and shifted(T, d) is T and not d.fused
     np.testing.assert_allclose(gates[False].published_covariance(est.covariance, est.covariance, d)[:3, :3],
                                agreed + 1.5 * np.outer(r, r))
     # checkpoints calibrated before the fusion have no gain: fusing is a no-op for them

@@ -62,6 +62,8 @@ CLUSTER_PAIRS_PER_CHUNK = 2_000_000
 # Calibration covariances that checkpoints calibrated before them lack (read as None).
 OPTIONAL_COVARIANCES = ("right_anchor_position_cov", "agreed_position_cov", "fused_position_cov")
 OPTIONAL_MATRICES = (*OPTIONAL_COVARIANCES, "agreed_fusion_gain")
+# Non-negative calibration gains that checkpoints calibrated before them lack (read as 0).
+OPTIONAL_GAINS = ("agreed_residual_gain", "fused_residual_gain", "floor_mass_gain")
 
 
 def _spd_3x3(value: np.ndarray, what: str) -> np.ndarray:
@@ -121,9 +123,7 @@ class UncertaintyCalibration:
                 raise ValueError(f"calibration {name} must be positive, got {getattr(self, name)}")
         if not float(self.rotation_entropy_gain) >= 0:
             raise ValueError(f"calibration rotation_entropy_gain must be >= 0, got {self.rotation_entropy_gain}")
-        if not float(self.floor_mass_gain) >= 0:
-            raise ValueError(f"calibration floor_mass_gain must be >= 0, got {self.floor_mass_gain}")
-        for name in ("agreed_residual_gain", "fused_residual_gain"):
+        for name in OPTIONAL_GAINS:
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"calibration {name} must be >= 0, got {getattr(self, name)}")
         if not float(self.position_std_limit) >= 0:
@@ -148,9 +148,7 @@ class UncertaintyCalibration:
                 "uncertainty_temperature": float(self.uncertainty_temperature),
                 "rotation_entropy_gain": float(self.rotation_entropy_gain),
                 "position_std_limit": float(self.position_std_limit),
-                "agreed_residual_gain": float(self.agreed_residual_gain),
-                "fused_residual_gain": float(self.fused_residual_gain),
-                "floor_mass_gain": float(self.floor_mass_gain),
+                **{name: float(getattr(self, name)) for name in OPTIONAL_GAINS},
                 "decode": self.decode, "views": int(self.views),
                 **{name: getattr(self, name).tolist() for name in OPTIONAL_MATRICES
                    if getattr(self, name) is not None}}
@@ -164,9 +162,7 @@ class UncertaintyCalibration:
                                       float(d.get("position_std_limit", 0.0)),
                                       **{name: None if d.get(name) is None else np.asarray(d[name], dtype=np.float64)
                                          for name in OPTIONAL_MATRICES},
-                                      agreed_residual_gain=float(d.get("agreed_residual_gain", 0.0)),
-                                      fused_residual_gain=float(d.get("fused_residual_gain", 0.0)),
-                                      floor_mass_gain=float(d.get("floor_mass_gain", 0.0)),
+                                      **{name: float(d.get(name, 0.0)) for name in OPTIONAL_GAINS},
                                       decode=str(d.get("decode", "argmax")), views=int(d.get("views", 1)))
 
 

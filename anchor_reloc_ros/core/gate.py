@@ -69,6 +69,11 @@ class GateDecision:
         """The vote residual's length (m); nan unless the vote agreed."""
         return float(np.linalg.norm(self.vote_residual)) if self.agreed else math.nan
 
+    @property
+    def fused(self) -> bool:
+        """Published where the odometry fusion alone moved it (not re-decoded)."""
+        return self.passed and self.redecoded_anchor < 0 and any(self.position_shift)
+
 
 def position_std(covariance_6x6: np.ndarray) -> float:
     """``sqrt`` of the largest eigenvalue of the position block (m); inf if not finite."""

@@ -120,9 +120,7 @@ def gate_report(decisions: list[GateDecision | None], errors_m: np.ndarray, odom
     good, jumps = finite & (err < 2.0), finite & (err > 20.0)
     published_jump = published & (out_err > 20.0)
     redecoded = np.array([d is not None and d.passed and d.redecoded_anchor >= 0 for d in decisions])
-    # moved towards the vote's consensus by the odometry fusion (odom_fuse), not re-decoded
-    fused = np.array([d is not None and d.passed and d.redecoded_anchor < 0 and any(d.position_shift)
-                      for d in decisions])
+    fused = np.array([d is not None and d.fused for d in decisions])   # odom_fuse, not re-decoded
 
     def median(values: np.ndarray, mask: np.ndarray) -> float:
         return float(np.median(values[mask])) if mask.any() else float("nan")
@@ -209,7 +207,7 @@ def gate_line(report: dict[str, object]) -> str:
             f"{report['gate_good_frames_removed_fraction']:.0%} of the <2 m frames"
             + _by_reason_text(report)
             + (f" (odometry check on: {report['gate_redecoded_fraction']:.1%} of frames re-decoded, "
-               f"{report.get('gate_fused_fraction', 0.0):.1%} fused with odometry; "
+               f"{report['gate_fused_fraction']:.1%} fused with odometry; "
                f"{report['gate_published_within_2m_of_all']:.1%} of all frames published within 2 m)"
                if report['gate_odom_check'] else "")
             + _honesty_text(report, "gate_published_poses_", "published poses")

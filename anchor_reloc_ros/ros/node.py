@@ -378,8 +378,8 @@ class AnchorRelocNode(Node):
         if confident:
             if decision.redecoded_anchor >= 0:
                 self._stats.counters.add("redecoded")
-            elif any(decision.position_shift):
-                self._stats.counters.add("fused")      # moved by the odometry fusion alone
+            elif decision.fused:
+                self._stats.counters.add("fused")
             self._publish_tf(T_map_cam, T_map_body, body_frame, cam_frame, stamp, stamp_ns, p)
             self._pose_pub.publish(pose_with_covariance(T_map_body, cov, p.map_frame, stamp))
         else:
