@@ -96,6 +96,22 @@ def test_odometry_check_recovers_from_a_kidnapping_when_the_new_place_outnumbers
     assert after == [False, False, True, True, True]    # 3 old vs 3 new: the newest wins the tie
 
 
+def test_odometry_check_judges_only_once_its_window_is_warm_after_a_start_and_a_reset() -> None:
+    check = OdomConsistency(OdomCheckConfig(window_frames=8, min_agreeing=1, warmup_fraction=0.5), np.eye(3) * 0.25)
+    assert check.warmup_frames == 4
+    # A run of consistent estimates: frames 1 and 2 agree with the ones before, but the window is cold.
+    verdicts = [check.check(_pose(float(i)), _pose(float(i))) for i in range(5)]
+    assert [v.accepted for v in verdicts] == [False, False, False, True, True]
+    assert verdicts[2].reason == "odom_check: warming up, 3 of the 4 estimates the vote needs in its window"
+    assert verdicts[2].agreeing == 2                     # judged as before, only not yet published
+    check.reset()
+    assert _votes(check, [5.0, 6.0, 7.0, 8.0], [5.0, 6.0, 7.0, 8.0]) == [False, False, False, True]
+    cold = OdomConsistency(OdomCheckConfig(window_frames=8, min_agreeing=1, warmup_fraction=0.0), np.eye(3) * 0.25)
+    assert cold.warmup_frames == 1 and _votes(cold, [0.0, 1.0], [0.0, 1.0]) == [False, True]
+    # the default: a quarter of the window
+    assert OdomConsistency(OdomCheckConfig(), np.eye(3)).warmup_frames == 10
+
+
 def test_odometry_check_ignores_estimates_that_agree_with_nobody() -> None:
     check = OdomConsistency(OdomCheckConfig(window_frames=6, min_agreeing=1), np.eye(3))
     scattered = [0.0, 40.0, -40.0, 80.0, -80.0, 120.0, -120.0]
@@ -118,7 +134,7 @@ def test_odometry_check_distance_uses_the_calibrated_covariance_and_the_drift() 
 
 
 def test_frame_gate_votes_only_with_estimates_that_passed_and_drops_the_calibrated_std_test() -> None:
-    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1), np.eye(3) * 0.25)
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1, warmup_fraction=0.0), np.eye(3) * 0.25)
     wide = _estimate(0.1, std_m=50.0)          # far over the calibrated 1 m std limit
     assert not gate.judge(wide, _pose(0.0), _pose(0.0), GateLimits()).passed      # nobody to agree yet
     assert gate.judge(wide, _pose(1.0), _pose(1.0), GateLimits()).passed          # the vote replaces it
@@ -184,7 +200,7 @@ def test_re_decoding_publishes_the_hypothesis_near_the_agreed_place() -> None:
 
 
 def test_frame_gate_moves_a_re_decoded_pose_onto_the_chosen_anchor() -> None:
-    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1, redecode_top_k=20),
+    gate = FrameGate(PoseGate(OOD, 1.0), OdomCheckConfig(window_frames=10, min_agreeing=1, redecode_top_k=20, warmup_fraction=0.0),
                      np.eye(3) * 0.25)
 
     def est_at(x: float, hypotheses: list[float], confidences: list[float]) -> PoseEstimate:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
@@ -124,7 +125,7 @@ def test_odometry_check_rejects_a_jump_and_recovers_after_a_kidnapping(ros_conte
                                                  "agreed_position_cov": agreed.tolist()}}
     weights = save_checkpoint(tmp_path / "agreed.safetensors", contents.model, meta)
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
-                 max_position_std_factor=0.0, odom_fuse=False)
+                 max_position_std_factor=0.0, odom_fuse=False, odom_warmup_fraction=0.0)
     try:
         stamps = _replay_with_odometry(h, images, T_odom, 200 * S)
         wait_until(lambda: h.node.stats.counters["published"] >= 3, what="3 published poses")
@@ -160,7 +161,7 @@ def test_odometry_re_decoding_publishes_the_hypothesis_at_the_agreed_place(ros_c
     weights = save_checkpoint(tmp_path / "tight.safetensors", contents.model, meta)
     h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0,
                  odom_redecode_top_k=20, odom_vote_max_ood_score=0.0,   # the tiny model's scores: not the point
-                 odom_fuse=False)
+                 odom_fuse=False, odom_warmup_fraction=0.0)
     try:
         debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
         stamps = _replay_with_odometry(h, images, T_odom, 300 * S)
@@ -198,7 +199,8 @@ def test_odometry_fusion_publishes_the_pose_moved_towards_the_place_its_window_g
         "agreed_position_cov": np.eye(3).tolist(), "agreed_fusion_gain": K.tolist(),
         "fused_position_cov": fused.tolist(), "fused_residual_gain": gain}}
     weights = save_checkpoint(tmp_path / "fused.safetensors", contents.model, meta)
-    h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0)
+    h = _harness(weights, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0, max_position_std_factor=0.0,
+                 odom_warmup_fraction=0.0)
     try:
         debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
         stamps = _replay_with_odometry(h, images, T_odom, 400 * S)
@@ -215,5 +217,27 @@ def test_odometry_fusion_publishes_the_pose_moved_towards_the_place_its_window_g
         np.testing.assert_allclose(shifts[stamps[3]], K @ d, atol=1e-5)
         np.testing.assert_allclose(shifts[stamps[0]], 0.0)                 # withheld: not moved
         assert h.node.stats.counters["fused"] >= 1 and h.node.stats.counters["redecoded"] == 0
+    finally:
+        h.close()
+
+
+def test_the_vote_warms_up_first_and_its_parameters_apply_at_run_time(ros_context, tiny_checkpoint: Path,
+                                                                     strip_dataset: Path) -> None:
+    images = _scene(strip_dataset)[:6]
+    # odometry equal to the node's own estimates: each agrees with every one before it
+    T_odom = [e.transform() for e in Localizer.from_checkpoint(tiny_checkpoint, device="cpu").localize_batch(images)]
+    h = _harness(tiny_checkpoint, odom_check=True, odom_min_agreeing=1, max_ood_score=0.0,
+                 max_position_std_factor=0.0)   # the default warm-up: 10 of the 40-frame window
+    try:
+        debug = h.subscribe(AnchorDebug, "anchor_reloc_node/anchor", RELIABLE)
+        _replay_with_odometry(h, images[:3], T_odom[:3], 500 * S)
+        wait_until(lambda: len(debug.items()) >= 3, what="3 AnchorDebug messages")
+        assert h.node.stats.counters["published"] == 0 and h.node.stats.counters["gated_odom_check"] == 3
+        assert all(m.gate_reason.startswith("odom_check: warming up") for m in debug.items())
+        # any odom_* parameter rebuilds the gate: the vote starts again, now without a warm-up
+        assert h.node.set_parameters([Parameter("odom_warmup_fraction", value=0.0)])[0].successful
+        stamps = _replay_with_odometry(h, images[3:], T_odom[3:], 600 * S)
+        wait_until(lambda: h.node.stats.counters["published"] >= 2, what="2 published poses")
+        assert [stamp_to_ns(m.header.stamp) for m in h.pose.items()] == stamps[1:]
     finally:
         h.close()

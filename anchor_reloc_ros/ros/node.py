@@ -54,7 +54,7 @@ from .conversions import ns_to_stamp, pose_with_covariance, stamp_to_ns, transfo
 from .diagnostics import NodeStats, diagnostic_array
 from .frame_worker import FrameWorker, LatestFrameSlot
 from .markers import estimate_markers
-from .parameters import SPECS, NodeParams, declare_all, validate
+from .parameters import GATE_REBUILT_BY, SPECS, NodeParams, declare_all, validate
 from .pose_math import camera_to_base, map_to_odom, sanitize_covariance
 from .shutdown import StopSignals
 from .tf_buffer import TF_QOS, TransformUnavailable, make_tf_lookup, tf2_ros_available
@@ -243,8 +243,7 @@ class AnchorRelocNode(Node):
             self._wake.set()
         if changes.keys() & {"tf_mode", "map_frame", "odom_frame", "base_frame"}:
             self._map_odom.clear()  # kept for other frames: never re-broadcast it
-        if changes.keys() & {"odom_check", "odom_rejection_threshold", "odom_window_frames", "odom_min_agreeing",
-                             "odom_drift_per_m", "odom_frame", "base_frame", "map_frame"}:
+        if changes.keys() & GATE_REBUILT_BY:
             with self._publish_lock:
                 self._gate = self._make_gate(self._params)
 

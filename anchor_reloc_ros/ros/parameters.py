@@ -54,6 +54,13 @@ OPTION_PARAMETERS: dict[str, tuple[str, str]] = {
     s.parameter: (group, s.name) for group, cls in EMBEDDED.items() for s in option_specs(cls) if s.parameter}
 
 
+# Node parameters whose change rebuilds the gate, which restarts the odometry vote: every
+# odom_* option, and what says where odometry comes from.
+GATE_REBUILT_BY: frozenset[str] = frozenset(
+    {name for name, (group, _) in OPTION_PARAMETERS.items() if group == "odom"}
+    | {"odom_check", "odom_frame", "base_frame", "map_frame"})
+
+
 def option_parameters(options: object) -> dict[str, Any]:
     """The node parameters of an options dataclass instance: ``{parameter name: value}``."""
     return {s.parameter: getattr(options, s.name) for s in option_specs(options) if s.parameter}

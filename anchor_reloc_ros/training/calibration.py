@@ -42,7 +42,7 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    moment of the frames whose chosen anchor is the one nearest the truth (at least
    ``RIGHT_ANCHOR_MIN_FRAMES`` of them, else the floor; PoseNet: the floor).
 6. ``agreed_position_cov``, the position covariance the node publishes for an estimate the
-   odometry vote agreed on: the node's gate (``core.frame_gate``, the vote at its defaults,
+   odometry vote agreed on: the node's gate (``core.frame_gate``, the vote at its defaults but no warm-up,
    so without re-decoding; the other tests off; the ground-truth motion between the
    validation frames as odometry) runs over the validation frames in order. Each frame it
    publishes has an error e and a vote residual r (its distance from the place the
@@ -174,8 +174,9 @@ def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_posit
     """Steps 6 and 7 on the frames the odometry vote agrees on (see the module doc), through
     the node's own gate code at the vote's defaults without fusion, the other tests off;
     nothing when it agrees on too few."""
-    # the vote at its defaults; should those re-decode, the validation frames need no extra scene test
-    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), check_cov)
+    # the vote at its defaults; should those re-decode, the validation frames need no extra scene test;
+    # no warm-up: it withholds a walk's first agreed frames, which say as much about the fit as the rest
+    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0, warmup_fraction=0.0), check_cov)
     limits = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std=0.0, max_position_std_factor=0.0)
     errors, residuals = [], []
     for est, gp, gq in zip(decoded.estimates(anchors_world, 0.0), gt_positions, gt_quats_wxyz):
