@@ -69,8 +69,8 @@ class OdomCheckConfig:
     warmup_fraction: float = option(
         0.25, "Odometry check: judge only once the window holds this fraction of odom_window_frames (0.25 "
         "of 40: 10 estimates), after start-up and after every reset, so that a first short run of aliased "
-        "frames, with nothing yet to outvote it, is not published (held-out walk 2 published its first 6 "
-        "frames 43 m off without it); 0 = from the first min_agreeing + 1", range=(0.0, 1.0),
+        "frames, with nothing yet to outvote it, is not published (held-out walk 2 published 6 of its first "
+        "14 frames 43 m off without it); 0 = from the first min_agreeing + 1", range=(0.0, 1.0),
         ros_name="odom_warmup_fraction", flag="--odom-warmup-fraction")
     drift_per_m: float = option(
         0.05, "Odometry check: odometry position error (m) per metre travelled", range=(0.0, 10.0),
