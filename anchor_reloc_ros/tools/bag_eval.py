@@ -43,8 +43,8 @@ def gt_source_from_args(args: argparse.Namespace) -> GroundTruthSource:
     return GroundTruthSource(args.gt_topic, args.gt_child_frame, args.gt_parent_frame, args.gt_tum)
 
 
-ODOM_FLAGS = ("threshold", "window_frames", "min_agreeing", "redecode_top_k", "vote_max_ood_score",
-              "drift_per_m", "fuse")
+# the odometry check's flags: every OdomCheckConfig option that is also a node parameter
+ODOM_FLAGS = tuple(s.name for s in option_specs(OdomCheckConfig) if s.parameter)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
