@@ -17,11 +17,11 @@ from anchor_reloc_ros.data.loader import load_dataset
 from anchor_reloc_ros.core.geometry import quat_angle_deg, transform_from_pq
 from anchor_reloc_ros.core.frame_gate import FrameGate
 from anchor_reloc_ros.core.gate import GateLimits, PoseGate
-from anchor_reloc_ros.core.odom_check import OdomCheckConfig
 from anchor_reloc_ros.core.uncertainty import COVERAGE_LEVELS, coverage, position_nees, spearman, uncertainty_summary
 from anchor_reloc_ros.tools.cli import main
 from anchor_reloc_ros.training import calibration
-from anchor_reloc_ros.training.calibration import GATE_GROSS_RATIO, GATE_MIN_KEPT, calibrate, gate_std_limit
+from anchor_reloc_ros.training.calibration import (CALIBRATION_VOTE, GATE_GROSS_RATIO, GATE_MIN_KEPT, calibrate,
+                                                  gate_std_limit)
 
 FRAME = RouteFrame(np.zeros(3), np.eye(3), 1.0, "z")
 ANCHORS = np.c_[np.arange(20) * 2.0, np.zeros(20), np.zeros(20)]
@@ -113,7 +113,7 @@ def test_right_anchor_covariance_is_the_error_of_frames_whose_anchor_was_right()
     # right-anchor frames and few wrong ones: a covariance far below the mixture's, honest on them
     d = _decoder(calib).decode(outputs)
     right = d.anchor_index == np.argmin(np.abs(truth[:, None, 0] - ANCHORS[None, :, 0]), axis=1)
-    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0), calib.right_anchor_position_cov,
+    gate = FrameGate(PoseGate(None, 0.0), CALIBRATION_VOTE, calib.right_anchor_position_cov,
                      calib.agreed_position_cov, calib.agreed_residual_gain)
     off = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std_factor=0.0)   # as calibrated
     decisions = [gate.judge(est, est.transform(), transform_from_pq(t, gq), off)
@@ -154,7 +154,7 @@ def test_odometry_fusion_gain_is_the_inverse_variance_weight_and_its_poses_are_c
     off = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std_factor=0.0)   # as calibrated
 
     def published(outs: dict, gt: np.ndarray, gq: np.ndarray, fuse: bool) -> tuple[np.ndarray, np.ndarray]:
-        gate = frame_gate_for({}, calib, OdomCheckConfig(vote_max_ood_score=0.0, fuse=fuse))
+        gate = frame_gate_for({}, calib, replace(CALIBRATION_VOTE, fuse=fuse))
         errors, covariances = [], []
         for est, t, q in zip(_decoder(calib).decode(outs).estimates(ANCHORS, 0.0), gt, gq):
             decision = gate.judge(est, est.transform(), transform_from_pq(t, q), off)

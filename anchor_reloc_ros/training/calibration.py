@@ -91,6 +91,10 @@ GROSS_ERROR_SPACINGS = 5.0  # a gross error (a wrong place): this many anchor sp
 RIGHT_ANCHOR_MIN_FRAMES = 5
 RANKING_MIN_FRAMES = 30   # fewer validation frames: the temperature by likelihood (and no floor gain)
 FLOOR_MASS_GAINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# The odometry vote of steps 6 and 7: its defaults; should those re-decode, the validation frames
+# need no extra scene test; no warm-up: it withholds a walk's first agreed frames, which say as
+# much about the fit as the rest.
+CALIBRATION_VOTE = OdomCheckConfig(vote_max_ood_score=0.0, warmup_fraction=0.0)
 
 
 def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray], gt_positions: np.ndarray,
@@ -174,9 +178,7 @@ def agreed_covariance(decoded: DecodedBatch, anchors_world: np.ndarray, gt_posit
     """Steps 6 and 7 on the frames the odometry vote agrees on (see the module doc), through
     the node's own gate code at the vote's defaults without fusion, the other tests off;
     nothing when it agrees on too few."""
-    # the vote at its defaults; should those re-decode, the validation frames need no extra scene test;
-    # no warm-up: it withholds a walk's first agreed frames, which say as much about the fit as the rest
-    gate = FrameGate(PoseGate(None, 0.0), OdomCheckConfig(vote_max_ood_score=0.0, warmup_fraction=0.0), check_cov)
+    gate = FrameGate(PoseGate(None, 0.0), CALIBRATION_VOTE, check_cov)
     limits = GateLimits(max_ood_score=0.0, min_confidence=0.0, max_position_std=0.0, max_position_std_factor=0.0)
     errors, residuals = [], []
     for est, gp, gq in zip(decoded.estimates(anchors_world, 0.0), gt_positions, gt_quats_wxyz):
