@@ -22,7 +22,7 @@ import numpy as np
 
 from .backbones import BACKBONES
 from .errors import CheckpointError
-from .model import HEAD_TYPES, TRUNK_TYPES
+from .model import HEAD_TYPES, MAX_COMMITTEE_HEADS, TRUNK_TYPES
 
 IMAGE_SIDE_RANGE = (16, 4096)
 ORTHONORMAL_TOLERANCE = 1e-6
@@ -43,6 +43,9 @@ def validate_metadata(meta: dict, path: Path | str) -> None:
         n_anchors = _integer(model, "model.num_anchors", "num_anchors", 1 if head == "anchor" else 0)
         dims = _integer(model, "model.anchor_dims", "anchor_dims", 2, 3)
         _integer(model, "model.head_hidden", "head_hidden", 0, MAX_HEAD_HIDDEN)
+        if "committee_heads" in model:  # older checkpoints predate the committee
+            _integer(model, "model.committee_heads", "committee_heads", 0, MAX_COMMITTEE_HEADS)
+            _integer(model, "model.committee_hidden", "committee_hidden", 1, MAX_HEAD_HIDDEN)
         if "trunk" in model:  # older checkpoints predate the shared trunk
             _choice(model, "model.trunk", "trunk", TRUNK_TYPES)
         if not 0.0 <= _number(model, "model.dropout", "dropout") < 1.0:

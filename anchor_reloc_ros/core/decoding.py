@@ -48,6 +48,7 @@ from .anchors import RouteFrame
 from .errors import ConfigError
 from .estimate import PoseEstimate
 from .geometry import quat_normalize
+from .model import COMMITTEE_LOGITS_KEY, COMMITTEE_OFFSETS_KEY
 from .options import option
 from .test_time_views import VIEW_CHOICES
 
@@ -63,7 +64,7 @@ CLUSTER_PAIRS_PER_CHUNK = 2_000_000
 OPTIONAL_COVARIANCES = ("right_anchor_position_cov", "agreed_position_cov", "fused_position_cov")
 OPTIONAL_MATRICES = (*OPTIONAL_COVARIANCES, "agreed_fusion_gain")
 # Non-negative calibration gains that checkpoints calibrated before them lack (read as 0).
-OPTIONAL_GAINS = ("agreed_residual_gain", "fused_residual_gain", "floor_mass_gain")
+OPTIONAL_GAINS = ("agreed_residual_gain", "fused_residual_gain", "floor_mass_gain", "committee_gain")
 
 
 def _spd_3x3(value: np.ndarray, what: str) -> np.ndarray:
@@ -110,6 +111,9 @@ class UncertaintyCalibration:
     # the floor is scaled per frame by 1 + this x (1 - the softmax mass near the published
     # point, ``DecodedBatch.point_mass``); 0 in checkpoints calibrated before it
     floor_mass_gain: float = 0.0
+    # the anchored axes' variance grows by this x d^2, d the committee's median distance from the
+    # published point (route units, ``DecodedBatch.committee_disagreement``); 0: none (no committee)
+    committee_gain: float = 0.0
     decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
     views: int = 1
 
@@ -183,6 +187,9 @@ class DecodedBatch:
     # (B,) the network's softmax mass on hypotheses within the cluster radius of the published
     # point (1 for PoseNet): how much of the network agrees with what is published
     point_mass: np.ndarray | None = None
+    # (B,) m, the committee's median distance from the published point (anchored axes); None:
+    # no committee, or its calibrated gain is 0
+    committee_disagreement: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -319,40 +326,60 @@ class Decoder:
     def _decode_anchor(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
                        calib: UncertaintyCalibration) -> DecodedBatch:
         D, V = self.anchor_dims, opts.views
-        logits = _frames(outputs["logits_BN"], V)                               # (B, V, N)
-        B, _, N = logits.shape
-        conf, hyp = _pooled(softmax(logits / calib.temperature),                 # (B, N), (B, N, D)
-                            self.anchors_route[None, None, :, :D] + _frames(outputs["offsets_BND"], V).reshape(B, V, N, D))
-        k = min(opts.top_k, N)
-        top_idx = np.argsort(-conf, axis=1, kind="stable")[:, :k]            # (B, k), ties: lower index
-        rows = np.arange(B)[:, None]
-        top_conf = conf[rows, top_idx]
-        chosen = top_idx[:, 0]
-
-        def conf_at(t: float) -> np.ndarray:   # (B, N) view-mean softmax at temperature t
-            return conf if t == calib.temperature else view_softmax(outputs["logits_BN"], t, V)
-
-        if opts.mode == "fusion":
-            w = top_conf / top_conf.sum(axis=1, keepdims=True)
-            mean = np.einsum("bk,bkd->bd", w, hyp[rows, top_idx])             # (B, D)
-        elif opts.mode == "cluster":   # the vote: the network's own probabilities (module doc)
-            chosen, mean = cluster_point(conf_at(1.0), hyp, self.cluster_radius_route)
-        else:
-            mean = hyp[rows[:, 0], chosen]
-        spread_route, entropy = self._mixture(conf_at(calib.uncertainty_temperature), hyp, mean, calib)
+        pt = self._point(outputs["logits_BN"], outputs["offsets_BND"], opts, calib)
+        conf, hyp, chosen, mean = pt.conf, pt.hyp, pt.chosen, pt.mean
+        B, N, _ = hyp.shape
+        rows = np.arange(B)
+        spread_route, entropy = self._mixture(_conf_at(outputs["logits_BN"], calib.uncertainty_temperature, V, pt),
+                                              hyp, mean, calib)
+        disagreement = self._committee_disagreement(outputs, opts, calib, mean)
+        if disagreement is not None:   # the committee's distance widens the anchored axes
+            spread_route[:, :D, :D] += calib.committee_gain * (disagreement ** 2)[:, None, None] * np.eye(D)
         near = np.sum((hyp - mean[:, None, :]) ** 2, axis=2) <= self.cluster_radius_route ** 2
-        point_mass = np.sum(conf_at(1.0) * near, axis=1)
+        point_mass = np.sum(_conf_at(outputs["logits_BN"], 1.0, V, pt) * near, axis=1)
         absolute = _frames(outputs["absolute_BA"], V)[:, 0]                    # view 0: the frame itself
         n_coord = 3 - D
         p_route = np.concatenate([mean, absolute[:, :n_coord]], axis=1)
         offset_route = np.zeros((B, 3))
-        offset_route[:, :D] = hyp[rows[:, 0], chosen] - self.anchors_route[chosen, :D]
+        offset_route[:, :D] = hyp[rows, chosen] - self.anchors_route[chosen, :D]
         offsets_world = offset_route * self.frame.scale @ self.frame.R_route_world
         hyp_route = np.concatenate([hyp, np.repeat(absolute[:, None, :n_coord], N, axis=1)], axis=2)
         hypotheses = self.frame.to_world(hyp_route.reshape(-1, 3)).reshape(B, N, 3)
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
                             self._covariances(spread_route, entropy, calib, point_mass), chosen,
-                            conf[rows[:, 0], chosen], offsets_world, top_idx, top_conf, hypotheses, conf, point_mass)
+                            conf[rows, chosen], offsets_world, pt.top_idx, pt.top_conf, hypotheses, conf, point_mass,
+                            None if disagreement is None else disagreement * self.frame.scale)
+
+    def _point(self, logits_rows: np.ndarray, offsets_rows: np.ndarray, opts: DecodeOptions,
+               calib: UncertaintyCalibration) -> _Point:
+        """One set of anchor heads' (V rows per frame) pooled hypotheses and the point the decode publishes."""
+        D, V = self.anchor_dims, opts.views
+        logits = _frames(logits_rows, V)                                        # (B, V, N)
+        B, _, N = logits.shape
+        conf, hyp = _pooled(softmax(logits / calib.temperature),                 # (B, N), (B, N, D)
+                            self.anchors_route[None, None, :, :D] + _frames(offsets_rows, V).reshape(B, V, N, D))
+        top_idx = np.argsort(-conf, axis=1, kind="stable")[:, :min(opts.top_k, N)]   # (B, k), ties: lower index
+        rows = np.arange(B)[:, None]
+        top_conf = conf[rows, top_idx]
+        pt = _Point(conf, hyp, top_idx, top_conf, top_idx[:, 0], hyp[rows[:, 0], top_idx[:, 0]], calib.temperature)
+        if opts.mode == "fusion":
+            w = top_conf / top_conf.sum(axis=1, keepdims=True)
+            pt.mean = np.einsum("bk,bkd->bd", w, hyp[rows, top_idx])             # (B, D)
+        elif opts.mode == "cluster":   # the vote: the network's own probabilities (module doc)
+            pt.chosen, pt.mean = cluster_point(_conf_at(logits_rows, 1.0, V, pt), hyp, self.cluster_radius_route)
+        return pt
+
+    def _committee_disagreement(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
+                                calib: UncertaintyCalibration, point_BD: np.ndarray) -> np.ndarray | None:
+        """(B,) the median over the committee (``core.model``) of the route distance from each
+        member's point, decoded as the network's, to the published point; None without a
+        committee or its gain."""
+        if calib.committee_gain <= 0 or COMMITTEE_LOGITS_KEY not in outputs:
+            return None
+        logits, offsets = outputs[COMMITTEE_LOGITS_KEY], outputs[COMMITTEE_OFFSETS_KEY]   # (BV, K, N), (BV, K, N, D)
+        dist = [np.linalg.norm(self._point(logits[:, k], offsets[:, k], opts, calib).mean - point_BD, axis=1)
+                for k in range(logits.shape[1])]
+        return np.median(dist, axis=0)
 
     def _mixture(self, weights_BN: np.ndarray, hyp_BND: np.ndarray, point_BD: np.ndarray,
                  calib: UncertaintyCalibration) -> tuple[np.ndarray, np.ndarray]:
@@ -364,6 +391,24 @@ class Decoder:
         spread[:, :D, :D] = (weights_BN[:, :, None] * dev).transpose(0, 2, 1) @ dev
         entropy = normalized_entropy(weights_BN) if calib.rotation_entropy_gain > 0 else np.zeros(B)
         return spread, entropy
+
+
+@dataclass
+class _Point:
+    """One set of anchor heads, decoded: pooled confidences and hypotheses, the top k, the point."""
+
+    conf: np.ndarray        # (B, N) at the fusion temperature, mean over the views
+    hyp: np.ndarray         # (B, N, D) route
+    top_idx: np.ndarray     # (B, k)
+    top_conf: np.ndarray    # (B, k)
+    chosen: np.ndarray      # (B,) the decode's anchor
+    mean: np.ndarray        # (B, D) the published point, route
+    temperature: float      # the one ``conf`` is at
+
+
+def _conf_at(logits_rows: np.ndarray, t: float, views: int, pt: _Point) -> np.ndarray:
+    """(B, N) view-mean softmax at temperature ``t`` (``pt.conf`` when it is at ``t``)."""
+    return pt.conf if t == pt.temperature else view_softmax(logits_rows, t, views)
 
 
 def mass_floor_scale(point_mass_B: np.ndarray, gain: float) -> np.ndarray:

@@ -12,12 +12,17 @@ linear); ``"separate"`` gives every head its own hidden layer (older checkpoints
 ``feature_norm`` standardises the pooled features with the training set's per-channel
 mean and std, stored as buffers so checkpoints and ONNX exports carry them.
 
+A committee (``committee_heads`` > 0, anchor heads only; ``with_committee``) is a set of
+small anchor + offset heads fitted afterwards on the same pooled features
+(``training.committee``). They are not used for the pose: how far their estimates fall
+from the network's widens its covariance (``core.decoding``).
+
 The network takes ``image_B3HW`` as float pixels in 0..255 and normalises inside, so
 the exported ONNX graph and the torch model need the same (trivial) preprocessing.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -28,6 +33,9 @@ from .ood import BANK_KEY, DEFAULT_K, NORM_KEY, OOD_SCORE_KEY, ood_score
 
 HEAD_TYPES = ("anchor", "posenet")
 TRUNK_TYPES = ("shared", "separate")
+COMMITTEE_LOGITS_KEY = "committee_logits_BKN"     # (B, K, N) each committee member's anchor logits
+COMMITTEE_OFFSETS_KEY = "committee_offsets_BKND"  # (B, K, N, D) and its offsets to every anchor
+MAX_COMMITTEE_HEADS = 64
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class ModelConfig:
     dropout: float = 0.1
     trunk: str = "separate"     # "shared": one hidden layer feeds every (linear) head
     feature_norm: bool = False  # standardise pooled features (stats stored as buffers)
+    committee_heads: int = 0    # small anchor + offset heads whose disagreement widens the covariance
+    committee_hidden: int = 64  # their hidden width
 
     def __post_init__(self) -> None:
         if self.head not in HEAD_TYPES:
@@ -50,6 +60,11 @@ class ModelConfig:
             raise ConfigError(f"anchor dims must be 2 or 3, got {self.anchor_dims}")
         if self.trunk not in TRUNK_TYPES:
             raise ConfigError(f"trunk must be one of {TRUNK_TYPES}, got {self.trunk!r}")
+        if not 0 <= self.committee_heads <= MAX_COMMITTEE_HEADS or self.committee_hidden < 1:
+            raise ConfigError(f"a committee needs 0..{MAX_COMMITTEE_HEADS} heads of width >= 1, got "
+                              f"{self.committee_heads} of {self.committee_hidden}")
+        if self.committee_heads and self.head != "anchor":
+            raise ConfigError("a committee needs an anchor head")
 
     @property
     def absolute_dim(self) -> int:
@@ -91,10 +106,35 @@ class RelocNet(nn.Module):
         else:
             self.position_head = _head(f, 3, h, p)
             self.rotation_head = _head(f, 4, h, p)
+        self._build_committee()
         # Out-of-scene score (core/ood.py): a bank of training features, attached after training.
         self.register_buffer(BANK_KEY, None)
         self.register_buffer(NORM_KEY, None)   # optional: the feature-magnitude term of the score
         self.ood_k = DEFAULT_K
+
+    def _build_committee(self) -> None:
+        c, f = self.config, get_backbone_spec(self.config.backbone).feature_dim
+        self.committee_anchor_heads = nn.ModuleList(
+            [_head(f, c.num_anchors, c.committee_hidden, c.dropout) for _ in range(c.committee_heads)])
+        self.committee_offset_heads = nn.ModuleList(
+            [_head(f, c.num_anchors * c.anchor_dims, c.committee_hidden, c.dropout) for _ in range(c.committee_heads)])
+        self.committee_anchor_heads.train(self.training)   # a model in eval mode gets eval-mode heads
+        self.committee_offset_heads.train(self.training)
+
+    def with_committee(self, heads: int, hidden: int) -> RelocNet:
+        """Replace the committee with ``heads`` fresh (untrained) ones of width ``hidden``."""
+        self.config = replace(self.config, committee_heads=int(heads), committee_hidden=int(hidden))
+        self._build_committee()
+        return self.to(next(self.parameters()).device)
+
+    def committee(self, feat_BF: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The committee's outputs from the raw pooled features (none without a committee)."""
+        if not self.config.committee_heads:
+            return {}
+        N, D = self.config.num_anchors, self.config.anchor_dims
+        return {COMMITTEE_LOGITS_KEY: torch.stack([h(feat_BF) for h in self.committee_anchor_heads], dim=1),
+                COMMITTEE_OFFSETS_KEY: torch.stack([h(feat_BF).view(-1, N, D) for h in self.committee_offset_heads],
+                                                   dim=1)}
 
     def normalize(self, image_B3HW: torch.Tensor) -> torch.Tensor:
         """0..255 pixels -> the backbone's input normalisation."""
@@ -125,6 +165,7 @@ class RelocNet(nn.Module):
 
     def heads(self, feat_BF: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
+        committee = self.committee(feat_BF)
         if c.feature_norm:
             feat_BF = (feat_BF - self.feat_mean_F) / self.feat_std_F
         feat_BF = self.trunk(feat_BF)
@@ -133,6 +174,7 @@ class RelocNet(nn.Module):
                 "logits_BN": self.anchor_head(feat_BF),
                 "offsets_BND": self.offset_head(feat_BF).view(-1, c.num_anchors, c.anchor_dims),
                 "absolute_BA": self.absolute_head(feat_BF),
+                **committee,
             }
         return {"position_B3": self.position_head(feat_BF), "quat_B4": self.rotation_head(feat_BF)}
 
@@ -145,4 +187,5 @@ class RelocNet(nn.Module):
         return out
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if not name.startswith("backbone.")]
+        """The pose heads' (and trunk's) parameters: not the backbone's, nor the committee's."""
+        return [p for name, p in self.named_parameters() if not name.startswith(("backbone.", "committee_"))]

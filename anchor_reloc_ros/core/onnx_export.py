@@ -24,7 +24,7 @@ from .checkpoint import METADATA_KEY, CheckpointContents, _check_format, atomic_
 from .checkpoint_metadata import validate_metadata
 from .decoding import UncertaintyCalibration
 from .errors import CheckpointError
-from .model import RelocNet
+from .model import COMMITTEE_LOGITS_KEY, COMMITTEE_OFFSETS_KEY, RelocNet
 from .ood import BANK_KEY, OOD_SCORE_KEY
 
 INPUT_NAME = "image_B3HW"
@@ -40,7 +40,8 @@ class _ExportWrapper(nn.Module):
         self.model = model.half() if fp16 else model
         self.fp16 = fp16
         has_ood = getattr(model, BANK_KEY) is not None
-        self.names = OUTPUT_NAMES[model.config.head] + ((OOD_SCORE_KEY,) if has_ood else ())
+        committee = (COMMITTEE_LOGITS_KEY, COMMITTEE_OFFSETS_KEY) if model.config.committee_heads else ()
+        self.names = OUTPUT_NAMES[model.config.head] + committee + ((OOD_SCORE_KEY,) if has_ood else ())
 
     def forward(self, image_B3HW: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = image_B3HW.half() if self.fp16 else image_B3HW

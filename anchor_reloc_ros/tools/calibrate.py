@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .inference_args import add_decode_arguments, add_inference_arguments, decode_options_from_args
+
+if TYPE_CHECKING:   # the heavy training imports stay inside the handlers
+    from ..training.recalibrate import Recalibration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,19 +40,29 @@ def add_val_split_argument(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.uncertainty import format_uncertainty
     from ..training.recalibrate import recalibrate
 
     r = recalibrate(args.weights, args.data, args.out, args.device, args.val_split, decode_options_from_args(args))
+    print_calibration(args.out, r)
+    return 0
+
+
+def print_calibration(out: Path, r: Recalibration) -> None:
+    """The refitted calibration, in words (``calibrate``, ``add-committee``)."""
+    from ..core.uncertainty import format_uncertainty
+
     c = r.calibration
     floor_m = float(c.position_cov.trace()) ** 0.5
-    print(f"wrote {args.out}: mixture temperature {c.uncertainty_temperature:g} "
+    print(f"wrote {out}: mixture temperature {c.uncertainty_temperature:g} "
           f"(was {r.previous.uncertainty_temperature:g}), position floor sqrt(trace) {floor_m:.2f} m "
           f"x (1 + {c.floor_mass_gain:g} (1 - mass near the estimate)), "
           f"rotation floor {float(c.rotation_var) ** 0.5 * 57.29577951308232:.2f} deg "
           f"x (1 + {c.rotation_entropy_gain:g} entropy), gate std limit "
           + (f"{c.position_std_limit:.2f} m" if c.position_std_limit > 0 else "none (the std does not "
              "separate worse from better validation frames)"))
+    if c.committee_gain > 0:
+        print(f"committee: position variance + {c.committee_gain:g} x d^2 on the anchored axes, d its distance "
+              "from the estimate")
     stds = " / ".join(f"{v:.2f}" for v in np.sqrt(np.diag(c.odometry_check_cov())))
     print(f"odometry check: per-estimate position std {stds} m (x / y / z"
           + (", the frames whose anchor was right)" if c.right_anchor_position_cov is not None else
@@ -64,4 +78,3 @@ def run(args: argparse.Namespace) -> int:
               f"position std {fused} m + {c.fused_residual_gain:.2f} x u u^T, u = (I - K) r")
     print(f"on its {r.val_frames} validation frames (decode {r.decoding.label}, now its default):")
     print(format_uncertainty(r.validation))
-    return 0

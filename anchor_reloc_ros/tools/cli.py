@@ -18,6 +18,7 @@ from ..core.errors import AnchorRelocError
 TOOL_MODULES = (
     "train",
     "calibrate",
+    "add_committee",
     "evaluate",
     "make_scene",
     "benchmark",

@@ -22,6 +22,10 @@ the decoder's own unless told otherwise; recorded in it, so that ``auto`` decode
    val walk picks 4 (Spearman 0.34 -> 0.36, ``calibrate``); the walks it never saw rank
    better too (``bag-eval``: the demo bag 0.38 -> 0.41, ``eval`` of the test walk 0.40 ->
    0.43, five ``make-scene --walk-seed`` walks 0.26-0.46 -> 0.31-0.49).
+   With a committee (``core.model``, ``training.committee``), the committee gain c of
+   ``COMMITTEE_GAINS`` (the anchored axes' variance + c d^2, d the committee's distance from
+   the estimate) is chosen with it: each c gets its own floor and mass gain, and the triple
+   whose covariance ranks the validation errors best wins.
 3. Rotation: variance = floor * (1 + g * normalised softmax entropy), floor and g by the
    Gaussian likelihood of the rotation errors; g > 0 only when it gains more than
    ``ROTATION_GAIN_MIN_NATS`` over g = 0 (one more parameter), else the plain floor.
@@ -75,6 +79,7 @@ import torch
 from ..core.decoding import (DecodedBatch, DecodeOptions, Decoder, UncertaintyCalibration, anchor_spacing,
                              mass_floor_scale, normalized_entropy, view_softmax)
 from ..core.geometry import quat_angle_deg, transform_from_pq
+from ..core.model import COMMITTEE_LOGITS_KEY
 from ..core.frame_gate import FrameGate
 from ..core.gate import GateLimits, PoseGate, position_std
 from ..core.odom_check import OdomCheckConfig
@@ -91,6 +96,7 @@ GROSS_ERROR_SPACINGS = 5.0  # a gross error (a wrong place): this many anchor sp
 RIGHT_ANCHOR_MIN_FRAMES = 5
 RANKING_MIN_FRAMES = 30   # fewer validation frames: the temperature by likelihood (and no floor gain)
 FLOOR_MASS_GAINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+COMMITTEE_GAINS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # The odometry vote of steps 6 and 7: its defaults; should those re-decode, the validation frames
 # need no extra scene test; no warm-up: it withholds a walk's first agreed frames, which say as
 # much about the fit as the rest.
@@ -117,16 +123,15 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
     logits = arrays.get("logits_BN")
     minimum = np.eye(3) * MIN_POSITION_STD_M ** 2
     t_u = temperature if logits is None else _mixture_temperature(decoder, arrays, gt_p, temperature, minimum, options)
-    probe = decoder.decode(arrays, options, UncertaintyCalibration(minimum, MIN_ROTATION_STD_RAD ** 2, temperature, t_u))
+    committee_gain, mass_gain, floor, probe = _committee_and_floor(decoder, arrays, options, gt_p,
+                                                                   temperature, t_u, minimum)
     e = probe.positions - gt_p
-    residual = e.T @ e / len(e)
-    mass_gain, floor = _floor_with_mass_gain(e, probe.covariances[:, :3, :3] - minimum, probe.point_mass,
-                                             minimum, residual)
     entropy = normalized_entropy(view_softmax(logits, t_u, options.views)) \
         if logits is not None else np.zeros(len(gt_p))
     angles = np.radians(quat_angle_deg(probe.quats_wxyz, gt_quats_wxyz))
     rot_var, gain = _rotation_model(angles, entropy)
     fitted = UncertaintyCalibration(floor, rot_var, temperature, t_u, gain, floor_mass_gain=mass_gain,
+                                    committee_gain=committee_gain,
                                     decode=options.mode, views=options.views)
     final = decoder.decode(arrays, options, fitted)
     stds = np.array([position_std(c) for c in final.covariances])
@@ -143,23 +148,44 @@ def calibrate(decoder: Decoder, outputs: Mapping[str, torch.Tensor | np.ndarray]
                    fused_residual_gain=agreed.fused_gain)
 
 
+def _committee_and_floor(decoder: Decoder, arrays: dict[str, np.ndarray], options: DecodeOptions,
+                         gt_p: np.ndarray, temperature: float, t_u: float,
+                         minimum: np.ndarray) -> tuple[float, float, np.ndarray, DecodedBatch]:
+    """Steps 2 and 3: (committee gain, floor mass gain, floor, the decode at that committee
+    gain with the minimum floor). Each gain of ``COMMITTEE_GAINS`` (0 alone without a committee
+    or with fewer than ``RANKING_MIN_FRAMES`` frames) gets its own floor fit; the pair whose
+    covariance ranks the errors best wins (ties: the smaller gains)."""
+    has_committee = COMMITTEE_LOGITS_KEY in arrays and len(gt_p) >= RANKING_MIN_FRAMES
+    best = None
+    for c in COMMITTEE_GAINS if has_committee else (0.0,):
+        probe = decoder.decode(arrays, options, UncertaintyCalibration(minimum, MIN_ROTATION_STD_RAD ** 2,
+                                                                      temperature, t_u, committee_gain=c))
+        e = probe.positions - gt_p
+        rank, mass_gain, floor = _floor_with_mass_gain(e, probe.covariances[:, :3, :3] - minimum, probe.point_mass,
+                                                       minimum, e.T @ e / len(e))
+        if best is None or rank > best[0]:     # ties: the smaller gain, tried first
+            best = (rank, c, mass_gain, floor, probe)
+    return best[1:]
+
+
 def _floor_with_mass_gain(errors: np.ndarray, mixture_N33: np.ndarray, point_mass: np.ndarray,
-                          minimum: np.ndarray, residual: np.ndarray) -> tuple[float, np.ndarray]:
-    """Step 2: (gain, floor). For each gain of ``FLOOR_MASS_GAINS`` the floor ``minimum + f
+                          minimum: np.ndarray, residual: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Step 2: (rank, gain, floor). For each gain of ``FLOOR_MASS_GAINS`` the floor ``minimum + f
     residual`` scaled per frame by ``1 + gain (1 - point mass)``, f the smallest with no level
     optimistic; the gain whose covariance ranks the errors best (ties: the smaller; 0 with
-    fewer than ``RANKING_MIN_FRAMES`` frames)."""
+    fewer than ``RANKING_MIN_FRAMES`` frames), with its Spearman rank (-inf where none ranks)."""
     gains = FLOOR_MASS_GAINS if len(errors) >= RANKING_MIN_FRAMES else (0.0,)
     norms = np.linalg.norm(errors, axis=1)
     best: tuple[float, float, np.ndarray] | None = None
     for gain in gains:
         scale = mass_floor_scale(point_mass, gain)[:, None, None]
         floor = minimum + _floor_scale(errors, mixture_N33 + scale * minimum, scale * residual) * residual
-        rho = spearman(position_sigma(mixture_N33 + scale * floor), norms) if len(gains) > 1 else 0.0
+        rho = spearman(position_sigma(mixture_N33 + scale * floor), norms) if len(errors) >= RANKING_MIN_FRAMES \
+            else 0.0
         rank = rho if np.isfinite(rho) else -np.inf
         if best is None or rank > best[0]:     # ties: the smaller gain, tried first
             best = (rank, gain, floor)
-    return best[1], best[2]
+    return best
 
 
 @dataclass(frozen=True)

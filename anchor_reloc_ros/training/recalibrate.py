@@ -22,7 +22,7 @@ from ..core.localizer import Localizer
 from ..core.uncertainty import uncertainty_summary
 from .calibration import calibrate
 from .image_cache import dataset_fingerprint, read_rgb
-from .prepare import checkpoint_train_val_frames
+from .prepare import TrainValFrames, checkpoint_train_val_frames
 
 
 @dataclass
@@ -48,14 +48,7 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
     contents = load_checkpoint(weights)
     decoding = decoding.resolved(contents.calibration)   # auto: the decode it was calibrated for so far
     meta = contents.metadata
-    splits = checkpoint_train_val_frames(data, meta, val_split)
-    dataset, val = splits.dataset, splits.val
-    if dataset_fingerprint(dataset.frames) != meta.get("dataset", {}).get("fingerprint"):
-        raise ConfigError(f"{data} is not the training set of {weights} (dataset fingerprint differs): "
-                          "only that set's held-out validation frames are known to be unseen")
-    if not val:
-        raise ConfigError(f"{weights} was trained without validation frames (val_every "
-                          f"{meta['training']['val_every']}): nothing held out to calibrate on")
+    val = training_set_splits(weights, data, meta, val_split).val
     localizer = Localizer(contents, device=device, source=str(weights))
     if outputs is None:
         outputs = head_outputs(localizer, [str(f.image_path) for f in val], decoding.views)
@@ -70,6 +63,19 @@ def recalibrate(weights: Path, data: Path, out: Path, device: str = "auto", val_
     save_checkpoint(Path(out), contents.model.cpu().float(), meta, half=meta.get("weights_dtype") == "float16")
     return Recalibration(new, contents.calibration, len(val),
                          uncertainty_summary(decoded.positions, gt_p, decoded.covariances), decoding)
+
+
+def training_set_splits(weights: Path, data: Path, meta: dict, val_split: bool) -> TrainValFrames:
+    """``data``'s training and validation frames for the checkpoint ``weights`` (metadata
+    ``meta``); ConfigError unless ``data`` is its training set and has validation frames."""
+    splits = checkpoint_train_val_frames(data, meta, val_split)
+    if dataset_fingerprint(splits.dataset.frames) != meta.get("dataset", {}).get("fingerprint"):
+        raise ConfigError(f"{data} is not the training set of {weights} (dataset fingerprint differs): "
+                          "only that set's held-out validation frames are known to be unseen")
+    if not splits.val:
+        raise ConfigError(f"{weights} was trained without validation frames (val_every "
+                          f"{meta['training']['val_every']}): nothing held out to calibrate on")
+    return splits
 
 
 @torch.inference_mode()
