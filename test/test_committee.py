@@ -163,3 +163,19 @@ def test_add_committee_errors_name_the_problem(tiny_checkpoint: Path, strip_data
     assert cli_main(["add-committee", "--weights", str(tiny_checkpoint), "--data", str(strip_dataset),
                      "--out", str(out), "--heads", "0"]) == 2
     assert "--heads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_train_with_committee_heads_fits_one_to_the_best_checkpoint(strip_dataset: Path, tmp_path: Path) -> None:
+    from anchor_reloc_ros.training.config import TrainConfig
+    from anchor_reloc_ros.training.trainer import train
+
+    config = TrainConfig(data=strip_dataset, out=tmp_path / "run", backbone="tiny_cnn", pretrained=False,
+                         image_size=(48, 64), epochs=2, batch_size=16, anchor_every=6, head_hidden=16,
+                         val_every=6, device="cpu", seed=0, committee_heads=2)
+    best = train(config, progress=False)
+    meta = read_metadata(best)
+    assert meta["model"]["committee_heads"] == 2 and meta["committee"]["train_frames"] > 0
+    assert "committee_gain" in meta["calibration"] and "recalibrated" in meta
+    assert read_metadata(tmp_path / "run" / "last.safetensors")["model"].get("committee_heads", 0) == 0
+    with pytest.raises(ConfigError, match="--committee-heads must be >= 0"):
+        replace(config, committee_heads=-1).validate()

@@ -35,6 +35,10 @@ softmax splits between distant anchors, whichever point is published, and is nev
 below the floor. The rotation variance is its floor times (1 + gain * normalised softmax
 entropy), the gain 0 unless validation showed it helps. The PoseNet head has no
 hypotheses: it publishes the floor.
+
+With a committee (``core.model``) and a calibrated ``committee_gain`` c, each member is
+decoded as the network is and d, the median distance of their points from the published
+one, adds c d^2 to both anchored axes' variance (route frame, so c carries no unit).
 """
 from __future__ import annotations
 
@@ -112,7 +116,7 @@ class UncertaintyCalibration:
     # point, ``DecodedBatch.point_mass``); 0 in checkpoints calibrated before it
     floor_mass_gain: float = 0.0
     # the anchored axes' variance grows by this x d^2, d the committee's median distance from the
-    # published point (route units, ``DecodedBatch.committee_disagreement``); 0: none (no committee)
+    # published point (``DecodedBatch.committee_disagreement``); 0: none (no committee, or older)
     committee_gain: float = 0.0
     decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
     views: int = 1

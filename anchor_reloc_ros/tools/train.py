@@ -66,6 +66,8 @@ RUN_FLAGS = (
     _flag("choose_decode", "when validating on the dataset's own val split (30 frames or more), pick the "
           "decode of best.safetensors there (argmax or cluster, 1 or 4 test-time views) and calibrate it for "
           "that decode, which the node and the tools then run by default"),
+    _flag("committee_heads", "after training, fit a committee of this many small heads to best.safetensors "
+          "and recalibrate it (anchor-reloc add-committee with its defaults; 0 = none)", metavar="N"),
     _flag("save_half", "store fp16 weights"),
     _flag("resume", "continue the run in RUN_DIR"),
     _flag("save_every_s", "write last checkpoint + resumable state at most this often (always at the end)",

@@ -48,6 +48,7 @@ class TrainConfig:
     val_source: str = "auto"               # auto: the dataset's own val split if it has one, else val_every
     val_every: int = 10                    # every n-th training frame held out for validation
     choose_decode: bool = True             # pick best.safetensors' decode on the dataset's own val split
+    committee_heads: int = 0               # > 0: fit a committee of this many heads to best.safetensors
     device: str = "auto"
     amp: bool = True                       # mixed precision on CUDA
     workers: int = 0
@@ -76,6 +77,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1), got {self.ema_decay}"),
             (self.kitti_test_every >= 2, f"--kitti-test-every must be >= 2, got {self.kitti_test_every}"),
+            (self.committee_heads >= 0, f"--committee-heads must be >= 0, got {self.committee_heads}"),
         ]
         for ok, message in checks:
             if not ok:

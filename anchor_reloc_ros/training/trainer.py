@@ -549,6 +549,7 @@ class Trainer:
         if self.dist.is_main and self.data.val_frames:
             self._calibrate_ood([best_path, self.out / "last.safetensors"])
             self._choose_decode(best_path)
+            self._add_committee(best_path)
         self.dist.barrier()  # no rank returns before rank 0 has written the checkpoints
         return best_path
 
@@ -562,6 +563,21 @@ class Trainer:
         choice = choose_decode(best_path, self.config.data, str(self.device))
         if self.progress:
             print(format_choice(choice), flush=True)
+
+    def _add_committee(self, best_path: Path) -> None:
+        """``--committee-heads``: best.safetensors gets a committee and is recalibrated (``committee``)."""
+        from .committee import add_committee_to_checkpoint
+        from .committee_config import CommitteeConfig
+
+        if not (self.config.committee_heads and self.config.head == "anchor"):
+            return
+        result = add_committee_to_checkpoint(best_path, self.config.data, best_path,
+                                             CommitteeConfig(heads=self.config.committee_heads,
+                                                             seed=self.config.seed), str(self.device))
+        if self.progress:
+            c = result.recalibration.calibration
+            print(f"committee: {self.config.committee_heads} heads fitted to {best_path.name}, "
+                  f"calibrated gain {c.committee_gain:g}", flush=True)
 
     def _calibrate_ood(self, paths: list[Path]) -> None:
         """The out-of-scene bank and its validation threshold, into the written checkpoints."""
