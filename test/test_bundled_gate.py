@@ -32,7 +32,7 @@ def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(
     assert s["decode"] == "cluster" and s["views"] == 4      # the decode the bundled weights are calibrated for
     assert s["gate_published_fraction"] >= 0.5 and s["gate_published_within_2m_of_all"] >= 0.45
     # the published poses are fused with the place their agreeing estimates give (odom_fuse): half
-    # the median error of all frames, and under 1 m (0.87 m against 2.91 m; the image's own: 1.81 m)
+    # the median error of all frames, and under 1 m (0.84 m against 2.91 m; the image's own: 1.81 m before the committee)
     assert s["gate_fused_fraction"] == s["gate_published_fraction"]
     assert s["gate_median_translation_m_published"] <= min(0.5 * s["gate_median_translation_m_all"], 1.0)
     assert s["gate_jumps_removed_fraction"] >= 0.95
@@ -46,11 +46,13 @@ def test_bundled_gate_with_odometry_removes_the_jumps_and_keeps_the_good_frames(
     # what reaches the robot is honest and useful: inside its own ellipses, far tighter than all frames'
     assert s["gate_published_poses_coverage_99"] >= 0.95 and s["gate_published_poses_coverage_68"] >= 0.6
     assert s["gate_published_poses_median_sigma_m"] < 0.2 * s["median_sigma_m"]
-    # the mixture covariance alone is nearly honest (98.0 % inside the 99 % ellipse, 90.3 % inside the
-    # 95 %: the test walk's shift makes it slightly optimistic) and ranks the errors (0.38); every frame
-    # with the covariance the gate gives it ranks them better still (0.79)
-    assert s["coverage_99"] >= 0.95 and s["coverage_95"] >= 0.88 and s["spearman_sigma_error"] >= 0.35
-    assert s["gate_all_frames_spearman_sigma_error"] >= 0.7 > 0.5 > s["spearman_sigma_error"]
+    # the single-frame covariance, widened where the committee disagrees (calibrated gain 30), is
+    # honest (97.3 % inside the 99 % ellipse, 95.0 % inside the 95 %) and ranks the errors (0.46; the
+    # network's own mixture alone: 0.41); every frame with the covariance the gate gives it ranks them
+    # better still (0.76)
+    assert calibration["committee_gain"] > 0
+    assert s["coverage_99"] >= 0.95 and s["coverage_95"] >= 0.92 and s["spearman_sigma_error"] >= 0.43
+    assert s["gate_all_frames_spearman_sigma_error"] >= 0.7 > s["spearman_sigma_error"]
     assert s["gate_all_frames_coverage_99"] >= 0.9
 
 

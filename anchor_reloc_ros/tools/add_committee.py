@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..training.committee_config import CommitteeConfig
-from .calibrate import add_val_split_argument, print_calibration
-from .inference_args import add_decode_arguments, add_inference_arguments, decode_options_from_args
+from .calibrate import add_recalibration_arguments, print_calibration
+from .inference_args import decode_options_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and refits the calibration on the validation frames, as `calibrate` does. "
                                    "The pose is unchanged: the committee's distance from it widens the covariance "
                                    "by the gain the validation frames pick (0 where it does not rank their errors).")
-    p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors anchor checkpoint")
-    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
-    p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
+    add_recalibration_arguments(p)
     p.add_argument("--heads", type=int, default=d.heads, help="committee members")
     p.add_argument("--hidden", type=int, default=d.hidden, help="each member's hidden units")
     p.add_argument("--steps", type=int, default=d.steps, help="Adam steps per member")
@@ -28,9 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--augmented-views", type=int, default=d.augmented_views, help="augmented views per training image")
     p.add_argument("--seed", type=int, default=d.seed)
-    add_inference_arguments(p, only=("device",))
-    add_decode_arguments(p)
-    add_val_split_argument(p)
     p.set_defaults(handler=run)
 
 

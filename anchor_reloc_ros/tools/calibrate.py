@@ -23,13 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "the tools then run by default (decode auto); the weights are unchanged. "
                                    "`anchor-reloc train` does this itself; use it for checkpoints from older "
                                    "versions.")
+    add_recalibration_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def add_recalibration_arguments(p: argparse.ArgumentParser) -> None:
+    """--weights / --data / --out, the device, the decode and --val-split (``calibrate``, ``add-committee``)."""
     p.add_argument("--weights", type=Path, required=True, metavar="CKPT", help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset it was trained on")
     p.add_argument("--out", type=Path, required=True, metavar="CKPT", help="where to write the result")
     add_inference_arguments(p, only=("device",))
     add_decode_arguments(p)
     add_val_split_argument(p)
-    p.set_defaults(handler=run)
 
 
 def add_val_split_argument(p: argparse.ArgumentParser) -> None:
