@@ -109,6 +109,12 @@ class AnchorSet:
     def count(self) -> int:
         return int(len(self.positions_route))
 
+    @staticmethod
+    def from_metadata(anchors: dict) -> "AnchorSet":
+        """The set a checkpoint's ``anchors`` metadata section describes."""
+        return AnchorSet(np.asarray(anchors["positions_route"], dtype=np.float64).reshape(-1, 3),
+                         np.asarray(anchors["frame_indices"]), int(anchors["every_k"]), int(anchors["dims"]))
+
 
 def select_anchors(positions_route: np.ndarray, every_k: int, dims: int = 2) -> AnchorSet:
     """Every k-th training frame along the route becomes an anchor (the paper's rule)."""

@@ -27,9 +27,9 @@ from ..core.device import resolve_device
 from ..core.errors import ConfigError
 from ..core.loss import LossWeights, anchor_loss
 from ..core.model import MAX_COMMITTEE_HEADS, RelocNet
-from ..data.augment import Augmenter, AugmentParams
+from ..data.augment import AugmentParams
 from .committee_config import CommitteeConfig
-from .feature_cache import compute_features
+from .feature_cache import compute_features, encode_views
 from .image_cache import load_images
 from .recalibrate import Recalibration, recalibrate, training_set_splits
 from .targets import Targets, make_targets
@@ -92,19 +92,15 @@ def add_committee_to_checkpoint(weights: Path, data: Path, out: Path, config: Co
     if contents.model.config.head != "anchor":
         raise ConfigError(f"a committee needs an anchor-head checkpoint, {weights} is {contents.model.config.head}")
     splits = training_set_splits(Path(weights), Path(data), meta, val_split)   # before the slow part
-    a = meta["anchors"]
-    anchors = AnchorSet(np.asarray(a["positions_route"]).reshape(-1, 3), np.asarray(a["frame_indices"]),
-                        int(a["every_k"]), int(a["dims"]))
+    anchors = AnchorSet.from_metadata(meta["anchors"])
     targets = make_targets(np.stack([f.position for f in splits.train]), np.stack([f.quat_wxyz for f in splits.train]),
                            contents.frame, anchors, anchors.dims)
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model = contents.model.to(dev)
-    images = load_images(splits.train, contents.image_size)
     params = AugmentParams(**meta["augmentation"]) if meta.get("augmentation") else AugmentParams()
-    feats = torch.stack([compute_features(model, images, dev)] + [
-        compute_features(model, images, dev, Augmenter(params, seed=config.seed * 1000 + v + 1))
-        for v in range(config.augmented_views)])
+    feats = encode_views(lambda images, aug: compute_features(model, images, dev, aug),
+                         load_images(splits.train, contents.image_size), params, config.augmented_views, config.seed)
     t1 = time.perf_counter()
     t = meta.get("training", {})
     loss_weights = LossWeights(float(t.get("alpha1", 1.0)), float(t.get("alpha2", 1.0)), float(t.get("alpha3", 1.0)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ..core.model import RelocNet
 from ..core.preprocessing import to_network_input
-from ..data.augment import Augmenter
+from ..data.augment import Augmenter, AugmentParams
 
 
 def image_batches(images: np.ndarray, device: torch.device, augmenter: Augmenter | None = None,
@@ -40,6 +40,19 @@ def compute_features(model: RelocNet, images: np.ndarray, device: torch.device,
     if not feats:
         return torch.zeros((0, 0))
     return torch.cat(feats)
+
+
+def encode_views(encode: Callable[[np.ndarray, Augmenter | None], torch.Tensor], images: np.ndarray,
+                 params: AugmentParams | None, copies: int, seed: int,
+                 after_each: Callable[[], None] = lambda: None) -> torch.Tensor:
+    """(1 + copies, ...) ``encode`` of the clean images and of ``copies`` augmented ones, view v
+    seeded ``seed * 1000 + v`` (the training cache's and the committee's views)."""
+    views = [encode(images, None)]
+    after_each()
+    for view in range(copies):
+        views.append(encode(images, Augmenter(params, seed=seed * 1000 + view + 1)))
+        after_each()
+    return torch.stack(views)
 
 
 def cache_summary(label: str, tensors: dict[str, torch.Tensor], seconds: float, loaded: bool) -> str:

@@ -97,9 +97,7 @@ def prepare_data(config: TrainConfig, anchors_from: dict | None = None) -> Prepa
     all_p, all_q = dataset.positions(), dataset.quaternions()
     if anchors_from is not None:
         frame = RouteFrame.from_dict(anchors_from["route_frame"])
-        a = anchors_from["anchors"]
-        anchors = (AnchorSet(np.asarray(a["positions_route"]).reshape(-1, 3), np.asarray(a["frame_indices"]),
-                             int(a["every_k"]), int(a["dims"])) if config.head == "anchor" else None)
+        anchors = AnchorSet.from_metadata(anchors_from["anchors"]) if config.head == "anchor" else None
     else:
         frame = route_frame_from_trajectory(all_p, all_q, config.up_axis)
         # Anchors: every k-th frame of the whole training route (positions known a priori).

@@ -34,7 +34,7 @@ from ..data.augment import AugmentParams, Augmenter
 from .calibration import calibrate
 from .config import TrainConfig
 from .distributed import current_context
-from .feature_cache import cache_summary, cache_key, compute_features, load_or_compute
+from .feature_cache import cache_summary, cache_key, compute_features, encode_views, load_or_compute
 from .mixed_precision import MixedPrecision
 from .prepare import PreparedData, prepare_data
 from .run_log import RunLog
@@ -312,15 +312,11 @@ class Trainer:
             computed.append(True)
             with tqdm(total=copies + 2, desc=f"{label} ({path.name})", unit="view",
                       disable=not self.progress) as bar:  # clean + augmented train views, val
-                views = [encode(self.data.train_images)]
-                bar.update()
-                for view in range(copies):
-                    aug = Augmenter(self.augment_params, seed=c.seed * 1000 + view + 1)
-                    views.append(encode(self.data.train_images, aug))
-                    bar.update()
+                train = encode_views(encode, self.data.train_images, self.augment_params, copies, c.seed,
+                                     bar.update)
                 val = encode(self.data.val_images)
                 bar.update()
-            return {"train": torch.stack(views), "val": val}
+            return {"train": train, "val": val}
 
         t0 = time.perf_counter()
         with self.dist.main_first():  # rank 0 computes and writes the cache, the others read it
