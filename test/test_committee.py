@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from anchor_reloc_ros.core.decoding import DecodeOptions, Decoder
+from anchor_reloc_ros.core.decoding import COMMITTEE_QUANTILE, DecodeOptions, Decoder
 from anchor_reloc_ros.core.errors import CheckpointError, ConfigError
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.core.model import COMMITTEE_LOGITS_KEY, COMMITTEE_OFFSETS_KEY
@@ -85,23 +85,41 @@ def _outputs_with_committee(decoder: Decoder, shift_BK: np.ndarray, seed: int = 
             COMMITTEE_LOGITS_KEY: np.repeat(logits[:, None], K, axis=1), COMMITTEE_OFFSETS_KEY: committee_offsets}
 
 
-def test_the_committee_widens_the_anchored_axes_by_its_gain_times_its_median_distance(tiny_checkpoint: Path) -> None:
+def test_the_committee_widens_the_anchored_axes_by_its_gain_times_its_distance_quantile(tiny_checkpoint: Path) -> None:
     decoder = _decoder(tiny_checkpoint)
     argmax = DecodeOptions("argmax", views=1)
-    shifts = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 9.0], [0.0, 3.0, 3.0]])   # medians 0, 2, 3 route units
+    shifts = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 2.0, 4.0, 9.0], [3.0, 3.0, 3.0, 3.0]])   # route units
     outputs = _outputs_with_committee(decoder, shifts)
     base = replace(decoder.calibration, committee_gain=0.0)
     plain = decoder.decode(outputs, argmax, base)
     widened = decoder.decode(outputs, argmax, replace(base, committee_gain=0.5))
     assert np.allclose(widened.positions, plain.positions)   # the pose is the network's alone
     s = decoder.frame.scale
+    d = np.quantile(shifts, COMMITTEE_QUANTILE, axis=1)      # 0, 1.75, 3 at the lower quartile
     added = np.trace(widened.covariances[:, :3, :3] - plain.covariances[:, :3, :3], axis1=1, axis2=2)
-    assert np.allclose(added, 0.5 * decoder.anchor_dims * (np.array([0.0, 2.0, 3.0]) * s) ** 2)
-    assert np.allclose(widened.committee_disagreement, np.array([0.0, 2.0, 3.0]) * s)
+    assert np.allclose(added, 0.5 * decoder.anchor_dims * (d * s) ** 2)
+    assert np.allclose(widened.committee_disagreement, d * s)
     assert plain.committee_disagreement is None
     # without committee outputs (older checkpoints) a gain changes nothing
     bare = {k: v for k, v in outputs.items() if not k.startswith("committee_")}
     assert np.allclose(decoder.decode(bare, argmax, replace(base, committee_gain=0.5)).covariances, plain.covariances)
+
+
+def test_each_member_looks_at_each_test_time_view_alone(tiny_checkpoint: Path) -> None:
+    """Two views of one frame: the distance is the quantile over all member x view looks, not
+    over members decoded on their pooled views (which would average the views' shifts)."""
+    decoder = _decoder(tiny_checkpoint)
+    two = DecodeOptions("argmax", views=2)
+    shifts = np.array([[0.0, 0.0, 8.0, 8.0], [2.0, 2.0, 2.0, 2.0]])   # view 0's members, view 1's
+    outputs = _outputs_with_committee(decoder, shifts)
+    for key in ("logits_BN", "offsets_BND", "absolute_BA", COMMITTEE_LOGITS_KEY):   # one frame, two like views
+        outputs[key] = np.repeat(outputs[key][:1], 2, axis=0)
+    outputs[COMMITTEE_OFFSETS_KEY] = np.repeat(outputs["offsets_BND"][:, None], 4, axis=1)
+    outputs[COMMITTEE_OFFSETS_KEY][..., 0] += shifts[:, :, None]
+    decoded = decoder.decode(outputs, two, replace(decoder.calibration, committee_gain=1.0))
+    looks = np.sort(shifts.ravel())                                    # 0 0 2 2 2 2 8 8
+    assert len(decoded) == 1
+    assert np.allclose(decoded.committee_disagreement, np.quantile(looks, COMMITTEE_QUANTILE) * decoder.frame.scale)
 
 
 def test_calibration_takes_the_committee_only_where_it_ranks_the_validation_errors(tiny_checkpoint: Path) -> None:
