@@ -29,6 +29,7 @@ EXPECTED_ANCHOR_DEBUG_FIELDS = {
     "odom_anchor_index": "int32",
     "vote_residual": "float",
     "odom_shift": "geometry_msgs/Vector3",
+    "committee_distance": "float",
 }
 
 # Real ROS 2 Jazzy's tf2_msgs/msg/TFMessage; the pip-only stand-in must equal it.

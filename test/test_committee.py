@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from anchor_reloc_ros.core.anchor_debug_fields import anchor_debug_fields
 from anchor_reloc_ros.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from anchor_reloc_ros.core.decoding import COMMITTEE_QUANTILE, DecodeOptions, Decoder
 from anchor_reloc_ros.core.errors import CheckpointError, ConfigError
+from anchor_reloc_ros.core.gate import GateDecision
 from anchor_reloc_ros.core.localizer import Localizer
 from anchor_reloc_ros.core.model import COMMITTEE_LOGITS_KEY, COMMITTEE_OFFSETS_KEY
 from anchor_reloc_ros.core.backend_factory import make_localizer
@@ -100,6 +102,13 @@ def test_the_committee_widens_the_anchored_axes_by_its_gain_times_its_distance_q
     assert np.allclose(added, 0.5 * decoder.anchor_dims * (d * s) ** 2)
     assert np.allclose(widened.committee_disagreement, d * s)
     assert plain.committee_disagreement is None
+    # each estimate, and so its AnchorDebug, carries its distance (NaN without the committee)
+    anchors = np.zeros((len(decoder.anchors_route), 3))
+    ests = widened.estimates(anchors, 1.0)
+    assert np.allclose([e.committee_distance for e in ests], d * s)
+    assert [anchor_debug_fields(e, anchors, 0.0, "argmax", GateDecision(True))["committee_distance"]
+            for e in ests] == pytest.approx(d * s)
+    assert all(np.isnan(e.committee_distance) for e in plain.estimates(anchors, 1.0))
     # without committee outputs (older checkpoints) a gain changes nothing
     bare = {k: v for k, v in outputs.items() if not k.startswith("committee_")}
     assert np.allclose(decoder.decode(bare, argmax, replace(base, committee_gain=0.5)).covariances, plain.covariances)

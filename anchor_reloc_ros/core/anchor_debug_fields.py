@@ -51,5 +51,6 @@ def anchor_debug_fields(est: PoseEstimate, anchors_world: np.ndarray, latency_ms
         "position_std": float(decision.position_std),
         "odom_anchor_index": int(decision.redecoded_anchor),
         "vote_residual": decision.vote_residual_m,
+        "committee_distance": float(est.committee_distance),
         **vectors,
     }

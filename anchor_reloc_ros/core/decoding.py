@@ -44,6 +44,7 @@ doubtful when even the nearest quarter of the committee's looks land away from i
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -218,6 +219,8 @@ class DecodedBatch:
                 anchor_position=anchors_world[i] if i >= 0 else np.full(3, np.nan),
                 offset=self.offsets[b], topk_indices=self.topk_indices[b],
                 topk_confidences=self.topk_confidences[b], inference_ms=inference_ms,
+                committee_distance=(math.nan if self.committee_disagreement is None
+                                    else float(self.committee_disagreement[b])),
                 **({} if self.hypotheses is None else
                    {"hypotheses": self.hypotheses[b], "hypothesis_confidences": self.confidences[b]})))
         return out

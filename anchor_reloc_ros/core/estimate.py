@@ -28,6 +28,8 @@ class PoseEstimate:
     * ``hypotheses`` / ``hypothesis_confidences``: every anchor's camera-centre
       hypothesis (anchor + its own offset, world frame, shape (N, 3)) and its softmax
       confidence (N,), for the odometry check's re-decoding; empty for PoseNet.
+    * ``committee_distance``: the committee's distance d from ``position`` in metres
+      (``core.decoding``), which widened the covariance; nan without a committee.
     """
 
     position: np.ndarray
@@ -43,6 +45,7 @@ class PoseEstimate:
     ood_score: float = math.nan
     hypotheses: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     hypothesis_confidences: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    committee_distance: float = math.nan
 
     def transform(self) -> np.ndarray:
         """4x4 ``T_world_cam``."""

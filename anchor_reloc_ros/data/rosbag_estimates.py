@@ -7,6 +7,7 @@ the map) and ``/anchor_reloc_node/anchor`` (anchor_reloc_ros/AnchorDebug).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def estimate_from_messages(pose_msg: Any, anchor_msg: Any | None) -> PoseEstimat
         offset=np.array([a.offset.x, a.offset.y, a.offset.z]) if a else np.zeros(3),
         topk_indices=np.asarray(a.topk_indices if a else [], dtype=np.int64),
         topk_confidences=np.asarray(a.topk_confidences if a else [], dtype=np.float64),
-        inference_ms=float(a.inference_ms) if a else float("nan"))
+        inference_ms=float(a.inference_ms) if a else float("nan"),
+        committee_distance=float(getattr(a, "committee_distance", math.nan)) if a else math.nan)
 
 
 def write_estimates_bag(path: Path, items: Iterable[tuple[int, PoseEstimate, GateDecision | None]], frame: str,
