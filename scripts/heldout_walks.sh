@@ -7,7 +7,8 @@
 #   bash scripts/heldout_walks.sh 3 4 5          # other walk seeds
 #   HELDOUT_SPLIT=val bash scripts/heldout_walks.sh 11 12   # their val walks instead: drawn like
 #       the test walk but without its test-only occluders, for tuning (never tune on test walks)
-# About 1.5 min per walk on 2 cores. Each walk's summary.json and report land in heldout_out/walkN/.
+# About 1.5 min per walk on 2 cores. Each walk's summary.json and report land in heldout_out/walkN/
+# (valwalkN/ for HELDOUT_SPLIT=val).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
