@@ -100,8 +100,8 @@ def test_the_committee_widens_the_anchored_axes_by_its_gain_times_its_distance_q
     d = np.quantile(shifts, COMMITTEE_QUANTILE, axis=1)      # 0, 1.75, 3 at the lower quartile
     added = np.trace(widened.covariances[:, :3, :3] - plain.covariances[:, :3, :3], axis1=1, axis2=2)
     assert np.allclose(added, 0.5 * decoder.anchor_dims * (d * s) ** 2)
-    assert np.allclose(widened.committee_disagreement, d * s)
-    assert plain.committee_disagreement is None
+    assert np.allclose(widened.committee_distance, d * s)
+    assert plain.committee_distance is None
     # each estimate, and so its AnchorDebug, carries its distance (NaN without the committee)
     anchors = np.zeros((len(decoder.anchors_route), 3))
     ests = widened.estimates(anchors, 1.0)
@@ -128,7 +128,7 @@ def test_each_member_looks_at_each_test_time_view_alone(tiny_checkpoint: Path) -
     decoded = decoder.decode(outputs, two, replace(decoder.calibration, committee_gain=1.0))
     looks = np.sort(shifts.ravel())                                    # 0 0 2 2 2 2 8 8
     assert len(decoded) == 1
-    assert np.allclose(decoded.committee_disagreement, np.quantile(looks, COMMITTEE_QUANTILE) * decoder.frame.scale)
+    assert np.allclose(decoded.committee_distance, np.quantile(looks, COMMITTEE_QUANTILE) * decoder.frame.scale)
 
 
 def test_calibration_takes_the_committee_only_where_it_ranks_the_validation_errors(tiny_checkpoint: Path) -> None:

@@ -126,7 +126,7 @@ class UncertaintyCalibration:
     # point, ``DecodedBatch.point_mass``); 0 in checkpoints calibrated before it
     floor_mass_gain: float = 0.0
     # the anchored axes' variance grows by this x d^2, d the committee's distance from the published
-    # point (``DecodedBatch.committee_disagreement``); 0: none (no committee, or older)
+    # point (``DecodedBatch.committee_distance``); 0: none (no committee, or older)
     committee_gain: float = 0.0
     decode: str = "argmax"   # the decode (mode, test-time views) all of the above was fitted for
     views: int = 1
@@ -201,9 +201,9 @@ class DecodedBatch:
     # (B,) the network's softmax mass on hypotheses within the cluster radius of the published
     # point (1 for PoseNet): how much of the network agrees with what is published
     point_mass: np.ndarray | None = None
-    # (B,) m, the committee's distance d from the published point (module doc; anchored axes); None:
-    # no committee, or its calibrated gain is 0
-    committee_disagreement: np.ndarray | None = None
+    # (B,) d, the committee's distance from the published point in metres (module doc; anchored
+    # axes); None: no committee, or its calibrated gain is 0
+    committee_distance: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -219,8 +219,8 @@ class DecodedBatch:
                 anchor_position=anchors_world[i] if i >= 0 else np.full(3, np.nan),
                 offset=self.offsets[b], topk_indices=self.topk_indices[b],
                 topk_confidences=self.topk_confidences[b], inference_ms=inference_ms,
-                committee_distance=(math.nan if self.committee_disagreement is None
-                                    else float(self.committee_disagreement[b])),
+                committee_distance=(math.nan if self.committee_distance is None
+                                    else float(self.committee_distance[b])),
                 **({} if self.hypotheses is None else
                    {"hypotheses": self.hypotheses[b], "hypothesis_confidences": self.confidences[b]})))
         return out
@@ -348,9 +348,9 @@ class Decoder:
         rows = np.arange(B)
         spread_route, entropy = self._mixture(_conf_at(outputs["logits_BN"], calib.uncertainty_temperature, V, pt),
                                               hyp, mean, calib)
-        disagreement = self._committee_disagreement(outputs, opts, calib, mean)
-        if disagreement is not None:   # the committee's distance widens the anchored axes
-            spread_route[:, :D, :D] += calib.committee_gain * (disagreement ** 2)[:, None, None] * np.eye(D)
+        d_route = self._committee_distance_route(outputs, opts, calib, mean)
+        if d_route is not None:   # the committee's distance widens the anchored axes
+            spread_route[:, :D, :D] += calib.committee_gain * (d_route ** 2)[:, None, None] * np.eye(D)
         near = np.sum((hyp - mean[:, None, :]) ** 2, axis=2) <= self.cluster_radius_route ** 2
         point_mass = np.sum(_conf_at(outputs["logits_BN"], 1.0, V, pt) * near, axis=1)
         absolute = _frames(outputs["absolute_BA"], V)[:, 0]                    # view 0: the frame itself
@@ -364,7 +364,7 @@ class Decoder:
         return DecodedBatch(self.frame.to_world(p_route), quat_normalize(absolute[:, n_coord:]),
                             self._covariances(spread_route, entropy, calib, point_mass), chosen,
                             conf[rows, chosen], offsets_world, pt.top_idx, pt.top_conf, hypotheses, conf, point_mass,
-                            None if disagreement is None else disagreement * self.frame.scale)
+                            None if d_route is None else d_route * self.frame.scale)
 
     def _point(self, logits_rows: np.ndarray, offsets_rows: np.ndarray, opts: DecodeOptions,
                calib: UncertaintyCalibration) -> _Point:
@@ -385,8 +385,8 @@ class Decoder:
             pt.chosen, pt.mean = cluster_point(_conf_at(logits_rows, 1.0, V, pt), hyp, self.cluster_radius_route)
         return pt
 
-    def _committee_disagreement(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
-                                calib: UncertaintyCalibration, point_BD: np.ndarray) -> np.ndarray | None:
+    def _committee_distance_route(self, outputs: dict[str, np.ndarray], opts: DecodeOptions,
+                                  calib: UncertaintyCalibration, point_BD: np.ndarray) -> np.ndarray | None:
         """(B,) the ``COMMITTEE_QUANTILE`` over the frame's K x V committee looks (each member on
         each test-time view, decoded alone as a one-view frame with the network's decode) of the
         route distance from each look's point to the published one; None without a committee or its gain."""
